@@ -1,0 +1,291 @@
+"""A generic OpenID Connect relying party: discovery, signing keys, authorize URL, code exchange, ID token.
+
+Discovery and keys are cached per process (only an optimisation: nothing here is needed by another
+replica). Keys follow Microsoft's rollover advice, which suits every provider: a time-to-live, a throttled
+refetch when a token names an unknown ``kid``, and the last-known-good set kept while the IdP is down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import Key, KeySet
+
+from airflow_identity_provider.auth.idp.id_token import (
+    Expected,
+    TokenRejected,
+    check_algorithm,
+    check_claims,
+    parse_header,
+)
+from airflow_identity_provider.auth.settings import AuthSettings
+from airflow_identity_provider.auth.state import LoginState
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_KID_REFETCH_SECONDS = 60.0
+
+
+class IdpUnavailable(Exception):
+    """The identity provider could not be reached or answered with something unusable."""
+
+    def __init__(self, url: str, detail: str) -> None:
+        self.url = url
+        self.detail = detail
+        super().__init__(f"{url}: {detail}")
+
+
+class IdpError(Exception):
+    """The identity provider answered with an OAuth error (for example invalid_grant)."""
+
+    def __init__(self, error: str, description: str) -> None:
+        self.error = error
+        self.description = description
+        super().__init__(f"{error}: {description}")
+
+
+@dataclass(frozen=True)
+class ProviderMetadata:
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    jwks_uri: str
+    userinfo_endpoint: str | None
+    end_session_endpoint: str | None
+    token_endpoint_auth_methods: tuple[str, ...]
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any], *, expected_issuer: str, url: str) -> ProviderMetadata:
+        # OIDC Discovery 4.3: the document must name the issuer we asked for, or it is someone else's.
+        if doc.get("issuer") != expected_issuer:
+            raise TokenRejected(
+                "discovery_issuer_mismatch",
+                f"The discovery document at {url} names issuer {doc.get('issuer')!r}, not the configured "
+                f"{expected_issuer!r}. Copy the issuer from that document into [identity_auth_manager] issuer.",
+            )
+        missing = [k for k in ("authorization_endpoint", "token_endpoint", "jwks_uri") if not doc.get(k)]
+        if missing:
+            raise IdpUnavailable(url, f"the discovery document lacks {', '.join(missing)}")
+        return cls(
+            issuer=doc["issuer"],
+            authorization_endpoint=doc["authorization_endpoint"],
+            token_endpoint=doc["token_endpoint"],
+            jwks_uri=doc["jwks_uri"],
+            userinfo_endpoint=doc.get("userinfo_endpoint"),
+            end_session_endpoint=doc.get("end_session_endpoint"),
+            token_endpoint_auth_methods=tuple(
+                doc.get("token_endpoint_auth_methods_supported") or ("client_secret_basic",)
+            ),
+        )
+
+
+class OidcProvider:
+    """One configured OpenID provider. Thread-safe: FastAPI runs sync routes in a thread pool."""
+
+    def __init__(
+        self,
+        settings: AuthSettings,
+        *,
+        http: httpx.Client | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self._http = http or httpx.Client(timeout=settings.http_timeout, follow_redirects=False)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._metadata: ProviderMetadata | None = None
+        self._metadata_at = 0.0
+        self._keys: KeySet | None = None
+        self._keys_at = 0.0
+        self._last_unknown_kid_refetch = float("-inf")
+        self.http_calls = 0  # read by the benchmark: IdP round trips per login
+
+    @property
+    def discovery_url(self) -> str:
+        return self.settings.issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+    # --- discovery -----------------------------------------------------------------------------------
+
+    def metadata(self) -> ProviderMetadata:
+        with self._lock:
+            return self._metadata_locked()
+
+    def _metadata_locked(self) -> ProviderMetadata:
+        # Callers hold self._lock (threading.Lock is not re-entrant).
+        if self._metadata is not None and not self._expired(self._metadata_at):
+            return self._metadata
+        try:
+            doc = self._get_json(self.discovery_url)
+        except IdpUnavailable:
+            if self._metadata is not None:
+                log.warning("Discovery refresh failed; keeping the cached document of %s", self.discovery_url)
+                return self._metadata
+            raise
+        self._metadata = ProviderMetadata.from_document(
+            doc, expected_issuer=self.settings.issuer, url=self.discovery_url
+        )
+        self._metadata_at = self._clock()
+        return self._metadata
+
+    # --- browser flow --------------------------------------------------------------------------------
+
+    def authorization_url(self, *, redirect_uri: str, login: LoginState) -> str:
+        params = {
+            "response_type": "code",
+            "client_id": self.settings.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": " ".join(self.settings.scopes),
+            "state": login.state,
+            "nonce": login.nonce,
+            "code_challenge": login.code_challenge,
+            "code_challenge_method": "S256",
+        }
+        endpoint = self.metadata().authorization_endpoint
+        separator = "&" if "?" in endpoint else "?"
+        return f"{endpoint}{separator}{urlencode(params)}"
+
+    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> dict[str, Any]:
+        meta = self.metadata()
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": code_verifier,
+        }
+        auth: tuple[str, str] | None = None
+        if self.settings.client_secret and "client_secret_basic" in meta.token_endpoint_auth_methods:
+            auth = (self.settings.client_id, self.settings.client_secret)
+        else:
+            form["client_id"] = self.settings.client_id
+            if self.settings.client_secret:
+                form["client_secret"] = self.settings.client_secret
+        response = self._request("POST", meta.token_endpoint, data=form, auth=auth)
+        body = _json_body(response, meta.token_endpoint)
+        if response.status_code >= 400 or "error" in body:
+            error = str(body.get("error", f"HTTP {response.status_code}"))
+            raise IdpError(error, str(body.get("error_description", "")))
+        if not isinstance(body.get("id_token"), str):
+            raise TokenRejected(
+                "missing_id_token",
+                "The token endpoint returned no ID token; make sure 'openid' is in [identity_auth_manager] scopes.",
+            )
+        return body
+
+    def validate_id_token(self, id_token: str, *, nonce: str) -> dict[str, Any]:
+        header = parse_header(id_token)
+        alg = check_algorithm(header, self.settings.id_token_signing_algs)
+        key = self._signing_key(header.get("kid"), alg)
+        try:
+            token = jwt.decode(id_token, key, algorithms=[alg])
+        except JoseError as err:
+            raise TokenRejected(
+                "bad_signature", f"The ID token's signature does not verify with the provider's key ({err.error})."
+            ) from None
+        except ValueError as err:
+            raise TokenRejected("malformed_token", f"The ID token could not be decoded: {err}") from None
+        claims = dict(token.claims)
+        check_claims(
+            claims,
+            Expected(
+                issuer=self.settings.issuer,
+                client_id=self.settings.client_id,
+                nonce=nonce,
+                leeway=self.settings.leeway,
+            ),
+            now=self._clock(),
+        )
+        return claims
+
+    # --- signing keys --------------------------------------------------------------------------------
+
+    def _signing_key(self, kid: object, alg: str) -> Key:
+        if kid is not None and not isinstance(kid, str):
+            raise TokenRejected("malformed_token", "The ID token header's kid is not a string.")
+        with self._lock:
+            keys = self._current_keys()
+            key = _select_key(keys, kid, alg)
+            now = self._clock()
+            if key is None and kid is not None and now - self._last_unknown_kid_refetch >= UNKNOWN_KID_REFETCH_SECONDS:
+                # A kid we have not seen: the provider may have rotated keys since we cached them.
+                self._last_unknown_kid_refetch = now
+                keys = self._fetch_keys(keep_on_failure=True)
+                key = _select_key(keys, kid, alg)
+        if key is None:
+            if kid is None:
+                raise TokenRejected(
+                    "kid_absent_ambiguous",
+                    f"The ID token names no key (kid) and the provider publishes {len(keys.keys)} keys for {alg}.",
+                )
+            raise TokenRejected(
+                "unknown_kid", f"The ID token is signed with key {kid!r}, which the provider does not publish."
+            )
+        return key
+
+    def _current_keys(self) -> KeySet:
+        if self._keys is None or self._expired(self._keys_at):
+            return self._fetch_keys(keep_on_failure=self._keys is not None)
+        return self._keys
+
+    def _fetch_keys(self, *, keep_on_failure: bool) -> KeySet:
+        url = self._metadata_locked().jwks_uri
+        try:
+            doc = self._get_json(url)
+            keys = KeySet.import_key_set(doc)  # type: ignore[arg-type]
+        except (IdpUnavailable, ValueError, JoseError) as err:
+            if keep_on_failure and self._keys is not None:
+                log.warning("Could not refresh signing keys from %s (%s); keeping the last good set", url, err)
+                return self._keys
+            if isinstance(err, IdpUnavailable):
+                raise
+            raise IdpUnavailable(url, f"the key set is not a valid JWKS ({err})") from None
+        self._keys = keys
+        self._keys_at = self._clock()
+        return keys
+
+    # --- HTTP ----------------------------------------------------------------------------------------
+
+    def _expired(self, fetched_at: float) -> bool:
+        return self._clock() - fetched_at >= self.settings.jwks_cache_ttl
+
+    def _get_json(self, url: str) -> dict[str, Any]:
+        response = self._request("GET", url)
+        if response.status_code != 200:
+            raise IdpUnavailable(url, f"HTTP {response.status_code}")
+        return _json_body(response, url)
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        self.http_calls += 1
+        try:
+            return self._http.request(method, url, **kwargs)
+        except httpx.HTTPError as err:
+            raise IdpUnavailable(url, f"{type(err).__name__}: {err}") from None
+
+
+def _json_body(response: httpx.Response, url: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        raise IdpUnavailable(url, f"HTTP {response.status_code} with a body that is not JSON") from None
+    if not isinstance(body, dict):
+        raise IdpUnavailable(url, "the response is not a JSON object")
+    return body
+
+
+def _select_key(keys: KeySet, kid: str | None, alg: str) -> Key | None:
+    kty = {"R": "RSA", "P": "RSA", "E": "EC"}.get(alg[0], "OKP")
+    candidates = [
+        k for k in keys.keys if k.key_type == kty and k.get("use", "sig") == "sig" and k.get("alg", alg) == alg
+    ]
+    if kid is not None:
+        return next((k for k in candidates if k.kid == kid), None)
+    # No kid: acceptable only when exactly one key could have signed (conformance: kid-absent-single-jwks).
+    return candidates[0] if len(candidates) == 1 else None

@@ -1,0 +1,229 @@
+"""``IdentityAuthManager``: Airflow's auth-manager contract, delegating to small pure modules.
+
+Every ``is_authorized_*`` answer comes from the role in the Airflow JWT and the in-memory table in
+``policy.py``: no network, no database, so list pages stay fast however many DAGs there are.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from airflow.api_fastapi.auth.managers.base_auth_manager import BaseAuthManager
+from airflow.configuration import conf
+
+from airflow_identity_provider.auth import policy
+from airflow_identity_provider.auth.settings import AuthSettings, SettingsError, load_settings
+from airflow_identity_provider.auth.user import IdentityUser
+
+if TYPE_CHECKING:
+    from airflow.api_fastapi.auth.managers.base_auth_manager import ResourceMethod
+    from airflow.api_fastapi.auth.managers.models.resource_details import (
+        AccessView,
+        AssetAliasDetails,
+        AssetDetails,
+        ConfigurationDetails,
+        ConnectionDetails,
+        DagAccessEntity,
+        DagDetails,
+        PoolDetails,
+        VariableDetails,
+    )
+    from airflow.api_fastapi.common.types import MenuItem
+    from fastapi import FastAPI
+
+    from airflow_identity_provider.auth.idp.oidc import OidcProvider
+
+log = logging.getLogger(__name__)
+
+
+class ConfigurationFailure(SystemExit):
+    """Stops the api-server at start with one line naming the setting, instead of a trace at first login."""
+
+
+class IdentityAuthManager(BaseAuthManager[IdentityUser]):
+    def init(self) -> None:
+        super().init()
+        _ = self.settings
+        if not conf.get("api", "base_url", fallback=""):
+            self._fail("[api] base_url: is empty; set it to the public URL of Airflow, e.g. https://airflow.example.com/")
+
+    @cached_property
+    def settings(self) -> AuthSettings:
+        try:
+            return load_settings()
+        except SettingsError as err:
+            self._fail(str(err))
+
+    @staticmethod
+    def _fail(message: str) -> NoReturn:
+        log.error("airflow-identity-provider: %s", message)
+        raise ConfigurationFailure(f"airflow-identity-provider: {message}")
+
+    @cached_property
+    def provider(self) -> OidcProvider:
+        from airflow_identity_provider.auth.idp.oidc import OidcProvider
+
+        return OidcProvider(self.settings)
+
+    @property
+    def state_secret(self) -> str:
+        return str(conf.get("api", "secret_key"))
+
+    # --- users and tokens ----------------------------------------------------------------------------
+
+    def deserialize_user(self, token: dict[str, Any]) -> IdentityUser:
+        return IdentityUser.from_claims(token)
+
+    def serialize_user(self, user: IdentityUser) -> dict[str, Any]:
+        return user.to_claims()
+
+    def get_url_login(self, **kwargs: Any) -> str:
+        from airflow.api_fastapi.app import AUTH_MANAGER_FASTAPI_APP_PREFIX
+
+        # No query string: Airflow's /api/v2/auth/login appends "?next=..." itself.
+        return f"{AUTH_MANAGER_FASTAPI_APP_PREFIX}/login"
+
+    def get_url_logout(self) -> str | None:
+        from airflow.api_fastapi.app import AUTH_MANAGER_FASTAPI_APP_PREFIX
+
+        return f"{AUTH_MANAGER_FASTAPI_APP_PREFIX}/logout"
+
+    def get_fastapi_app(self) -> FastAPI | None:
+        from airflow_identity_provider.auth.routes import create_auth_app
+
+        return create_auth_app(self)
+
+    # --- authorization: all answered from the role in the token ------------------------------------
+
+    def is_authorized_configuration(
+        self,
+        *,
+        method: ResourceMethod,
+        user: IdentityUser,
+        details: ConfigurationDetails | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        return policy.is_allowed(user.role, "configuration", method)
+
+    def is_authorized_connection(
+        self,
+        *,
+        method: ResourceMethod,
+        user: IdentityUser,
+        details: ConnectionDetails | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        return policy.is_allowed(user.role, "connection", method)
+
+    def is_authorized_dag(
+        self,
+        *,
+        method: ResourceMethod,
+        user: IdentityUser,
+        access_entity: DagAccessEntity | None = None,
+        details: DagDetails | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        return policy.is_allowed(user.role, "dag", method, access_entity)
+
+    def is_authorized_asset(
+        self,
+        *,
+        method: ResourceMethod,
+        user: IdentityUser,
+        details: AssetDetails | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        return policy.is_allowed(user.role, "asset", method)
+
+    def is_authorized_asset_alias(
+        self,
+        *,
+        method: ResourceMethod,
+        user: IdentityUser,
+        details: AssetAliasDetails | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        return policy.is_allowed(user.role, "asset_alias", method)
+
+    def is_authorized_pool(
+        self,
+        *,
+        method: ResourceMethod,
+        user: IdentityUser,
+        details: PoolDetails | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        return policy.is_allowed(user.role, "pool", method)
+
+    def is_authorized_variable(
+        self,
+        *,
+        method: ResourceMethod,
+        user: IdentityUser,
+        details: VariableDetails | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        return policy.is_allowed(user.role, "variable", method)
+
+    def is_authorized_backfill(self, *, method: ResourceMethod, user: IdentityUser, **kwargs: Any) -> bool:
+        # Airflow 3.0 still calls this; 3.1+ checks backfills as DAG runs, which is what this does too.
+        return policy.is_allowed(user.role, "backfill", method)
+
+    def is_authorized_view(self, *, access_view: AccessView, user: IdentityUser, **kwargs: Any) -> bool:
+        return policy.is_view_allowed(user.role, access_view)
+
+    def is_authorized_custom_view(
+        self, *, method: ResourceMethod | str, resource_name: str, user: IdentityUser, **kwargs: Any
+    ) -> bool:
+        return policy.is_custom_view_allowed(user.role, str(method), resource_name)
+
+    def filter_authorized_menu_items(self, menu_items: list[MenuItem], *, user: IdentityUser) -> list[MenuItem]:
+        return policy.allowed_menu_items(user.role, menu_items)
+
+    # The defaults check ids one at a time; the answer depends only on the role, so check once.
+
+    def filter_authorized_dag_ids(
+        self,
+        *,
+        dag_ids: set[str],
+        user: IdentityUser,
+        method: ResourceMethod = "GET",
+        team_name: str | None = None,
+    ) -> set[str]:
+        return set(dag_ids) if policy.is_allowed(user.role, "dag", method) else set()
+
+    def filter_authorized_connections(
+        self,
+        *,
+        conn_ids: set[str],
+        user: IdentityUser,
+        method: ResourceMethod = "GET",
+        team_name: str | None = None,
+    ) -> set[str]:
+        return set(conn_ids) if policy.is_allowed(user.role, "connection", method) else set()
+
+    def filter_authorized_pools(
+        self,
+        *,
+        pool_names: set[str],
+        user: IdentityUser,
+        method: ResourceMethod = "GET",
+        team_name: str | None = None,
+    ) -> set[str]:
+        return set(pool_names) if policy.is_allowed(user.role, "pool", method) else set()
+
+    def filter_authorized_variables(
+        self,
+        *,
+        variable_keys: set[str],
+        user: IdentityUser,
+        method: ResourceMethod = "GET",
+        team_name: str | None = None,
+    ) -> set[str]:
+        return set(variable_keys) if policy.is_allowed(user.role, "variable", method) else set()
+
+
+__all__ = ["ConfigurationFailure", "IdentityAuthManager"]

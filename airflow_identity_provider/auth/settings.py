@@ -1,0 +1,198 @@
+"""The ``[identity_auth_manager]`` section, read and validated once when the api-server starts.
+
+``parse_settings`` is pure (a mapping of raw strings in, a frozen object out) so every bad value is
+tested in milliseconds; ``load_settings`` is the thin adapter over Airflow's ``conf``.
+A bad value raises ``SettingsError`` whose message names the key and what it expects, because the
+alternative, a stack trace at the first login, is what users of other auth managers complain about.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from airflow_identity_provider.auth.roles import Role
+from airflow_identity_provider.get_provider_info import AUTH_MANAGER_CONFIG, SECTION
+
+IDPS = ("oidc", "entra", "jumpcloud")
+JUMPCLOUD_ISSUER = "https://oauth.id.jumpcloud.com/"
+DEFAULT_GROUPS_CLAIM = {"oidc": "groups", "entra": "roles", "jumpcloud": "memberOf"}
+# Asymmetric algorithms only: an HMAC-signed ID token would be verifiable with the client secret, which
+# the whole relying party knows, and "none" is no signature at all.
+ASYMMETRIC_ALGS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+KNOWN_KEYS = frozenset(AUTH_MANAGER_CONFIG["options"])
+
+
+class SettingsError(ValueError):
+    """A setting of ``[identity_auth_manager]`` is missing or malformed."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        super().__init__(f"[{SECTION}] {key}: {problem}")
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    idp: str
+    issuer: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    scopes: tuple[str, ...]
+    groups_claim: str
+    role_mapping: Mapping[str, Role]
+    default_role: Role | None
+    id_token_signing_algs: tuple[str, ...]
+    leeway: int
+    http_timeout: float
+    jwks_cache_ttl: int
+    tenant_id: str = ""
+    cloud: str = "public"
+    allowed_tenants: tuple[str, ...] = ()
+
+
+def default_values() -> dict[str, str]:
+    return {key: str(option["default"] or "") for key, option in AUTH_MANAGER_CONFIG["options"].items()}
+
+
+def parse_settings(raw: Mapping[str, str]) -> AuthSettings:
+    """Validate raw option strings (defaults already applied) into ``AuthSettings``."""
+    unknown = sorted(set(raw) - KNOWN_KEYS)
+    if unknown:
+        raise SettingsError(
+            unknown[0], f"unknown key; the section knows {', '.join(sorted(KNOWN_KEYS))} (check the spelling)"
+        )
+    values = {**default_values(), **{k: v.strip() for k, v in raw.items()}}
+
+    idp = values["idp"].lower()
+    if idp not in IDPS:
+        raise SettingsError("idp", f"expected one of {', '.join(IDPS)}, got {values['idp']!r}")
+
+    client_id = values["client_id"]
+    if not client_id:
+        raise SettingsError(
+            "client_id", "is empty; set it to the client (application) ID of the app registration"
+        )
+
+    issuer = _issuer(idp, values)
+    scopes = tuple(values["scopes"].split())
+    if "openid" not in scopes:
+        raise SettingsError("scopes", f"must include openid for sign-in, got {values['scopes']!r}")
+
+    algs = tuple(a.strip() for a in values["id_token_signing_algs"].split(",") if a.strip())
+    bad_algs = [a for a in algs if a not in ASYMMETRIC_ALGS]
+    if not algs or bad_algs:
+        raise SettingsError(
+            "id_token_signing_algs",
+            f"expected a comma-separated subset of {', '.join(sorted(ASYMMETRIC_ALGS))}, got "
+            f"{values['id_token_signing_algs']!r}",
+        )
+
+    return AuthSettings(
+        idp=idp,
+        issuer=issuer,
+        client_id=client_id,
+        client_secret=values["client_secret"],
+        scopes=scopes,
+        groups_claim=values["groups_claim"] or DEFAULT_GROUPS_CLAIM[idp],
+        role_mapping=parse_role_mapping(values["role_mapping"]),
+        default_role=_optional_role("default_role", values["default_role"]),
+        id_token_signing_algs=algs,
+        leeway=_int("leeway", values["leeway"], minimum=0),
+        http_timeout=float(_int("http_timeout", values["http_timeout"], minimum=1)),
+        jwks_cache_ttl=_int("jwks_cache_ttl", values["jwks_cache_ttl"], minimum=0),
+        tenant_id=values["tenant_id"],
+        cloud=values["cloud"].lower() or "public",
+        allowed_tenants=tuple(t.strip().lower() for t in values["allowed_tenants"].split(",") if t.strip()),
+    )
+
+
+def parse_role_mapping(text: str) -> dict[str, Role]:
+    try:
+        mapping = json.loads(text or "{}")
+    except json.JSONDecodeError as err:
+        raise SettingsError(
+            "role_mapping",
+            f'is not valid JSON ({err.msg} at character {err.pos}); expected an object such as '
+            '{"airflow-admins": "Admin", "airflow-viewers": "Viewer"}',
+        ) from None
+    if not isinstance(mapping, dict):
+        raise SettingsError(
+            "role_mapping", f"expected a JSON object of group -> role, got a {type(mapping).__name__}"
+        )
+    roles: dict[str, Role] = {}
+    for group, role_name in mapping.items():
+        if not isinstance(role_name, str):
+            raise SettingsError("role_mapping", f"the role for {group!r} must be a string, got {role_name!r}")
+        try:
+            roles[group] = Role.parse(role_name)
+        except ValueError as err:
+            raise SettingsError("role_mapping", f"group {group!r}: {err}") from None
+    return roles
+
+
+def _optional_role(key: str, value: str) -> Role | None:
+    if not value:
+        return None
+    try:
+        return Role.parse(value)
+    except ValueError as err:
+        raise SettingsError(key, f"{err}, or empty to refuse users with no mapped group") from None
+
+
+def _int(key: str, value: str, *, minimum: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(key, f"expected a whole number, got {value!r}") from None
+    if number < minimum:
+        raise SettingsError(key, f"expected a number >= {minimum}, got {number}")
+    return number
+
+
+def _issuer(idp: str, values: Mapping[str, str]) -> str:
+    issuer = values["issuer"]
+    if not issuer and idp == "jumpcloud":
+        issuer = JUMPCLOUD_ISSUER
+    if not issuer and idp == "entra":
+        tenant = values["tenant_id"]
+        if not tenant:
+            raise SettingsError("tenant_id", "is required for idp = entra (the directory ID GUID)")
+        issuer = _entra_issuer(values["cloud"] or "public", tenant)
+    if not issuer:
+        raise SettingsError("issuer", "is empty; set it to the OpenID issuer URL of your identity provider")
+    check_https_url("issuer", issuer)
+    return issuer
+
+
+def _entra_issuer(cloud: str, tenant: str) -> str:
+    from airflow_identity_provider.clouds import get_cloud
+
+    try:
+        login_host = get_cloud(cloud).login_host
+    except ValueError as err:
+        raise SettingsError("cloud", str(err)) from None
+    return f"https://{login_host}/{tenant}/v2.0"
+
+
+def check_https_url(key: str, url: str) -> None:
+    """Require https, except on loopback where a local test provider runs over plain http."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
+        return
+    raise SettingsError(key, f"expected an https:// URL, got {url!r}")
+
+
+def load_settings() -> AuthSettings:
+    """Read the section from Airflow's configuration (airflow.cfg and AIRFLOW__IDENTITY_AUTH_MANAGER__*)."""
+    from airflow.configuration import conf
+
+    section = conf.getsection(SECTION) or {}
+    raw = {str(key): "" if value is None else str(value) for key, value in section.items()}
+    return parse_settings(raw)

@@ -1,0 +1,245 @@
+"""Provider metadata read by Airflow's ProvidersManager through the ``apache_airflow_provider`` entry point.
+
+Kept free of imports so ``airflow providers list`` and every CLI start stay cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SECTION = "identity_auth_manager"
+
+
+def _option(
+    description: str,
+    *,
+    example: str | None,
+    default: str | None,
+    type_: str = "string",
+    sensitive: bool = False,
+) -> dict[str, Any]:
+    option: dict[str, Any] = {
+        "description": description,
+        "version_added": "0.1.0",
+        "type": type_,
+        "example": example,
+        "default": default,
+    }
+    if sensitive:
+        option["sensitive"] = True
+    return option
+
+
+AUTH_MANAGER_CONFIG: dict[str, Any] = {
+    "description": (
+        "Sign-in through Microsoft Entra ID, JumpCloud or any OpenID Connect provider, with Airflow roles "
+        "(Viewer, User, Op, Admin) taken from the directory's groups or app roles. Used when "
+        "[core] auth_manager = airflow_identity_provider.auth.manager.IdentityAuthManager."
+    ),
+    "options": {
+        "idp": _option(
+            "Which identity provider signs people in: entra, jumpcloud, or oidc (any standards-compliant "
+            "OpenID provider).",
+            example="entra",
+            default="oidc",
+        ),
+        "issuer": _option(
+            "The OpenID issuer URL, exactly as the provider's discovery document states it. For entra it is "
+            "derived from tenant_id and cloud when left empty; for jumpcloud it defaults to "
+            "https://oauth.id.jumpcloud.com/ (note the trailing slash).",
+            example="https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/v2.0",
+            default="",
+        ),
+        "tenant_id": _option(
+            "Entra only: the directory (tenant) ID GUID, or common / organizations for a multi-tenant app "
+            "(then allowed_tenants is required).",
+            example="00000000-0000-0000-0000-000000000000",
+            default="",
+        ),
+        "cloud": _option(
+            "Entra only: public, usgov or china. Picks the login and Microsoft Graph hosts.",
+            example="public",
+            default="public",
+        ),
+        "allowed_tenants": _option(
+            "Entra multi-tenant only: comma-separated tenant GUIDs whose users may sign in.",
+            example="00000000-0000-0000-0000-000000000000,11111111-1111-1111-1111-111111111111",
+            default="",
+        ),
+        "client_id": _option(
+            "The application (client) ID of the app registration at the identity provider.",
+            example="airflow",
+            default="",
+        ),
+        "client_secret": _option(
+            "The client secret of the app registration.",
+            example=None,
+            default="",
+            sensitive=True,
+        ),
+        "scopes": _option(
+            "Space-separated scopes requested at sign-in.",
+            example="openid profile email",
+            default="openid profile email",
+        ),
+        "groups_claim": _option(
+            "The ID-token claim that holds the user's groups or app roles. Empty means the provider's default: "
+            "roles for entra, memberOf for jumpcloud, groups for oidc.",
+            example="groups",
+            default="",
+        ),
+        "role_mapping": _option(
+            "JSON object from a group or app-role value (Entra: app-role value or group object id) to one of "
+            "Viewer, User, Op, Admin. When a user matches several, the highest role wins.",
+            example='{"airflow-admins": "Admin", "airflow-viewers": "Viewer"}',
+            # Not "{}": Airflow str.format()s provider defaults, so braces here would break every CLI start.
+            default="",
+        ),
+        "default_role": _option(
+            "Role for a signed-in user who matches no entry of role_mapping. Empty refuses sign-in.",
+            example="Viewer",
+            default="",
+        ),
+        "id_token_signing_algs": _option(
+            "Comma-separated allow-list of JWS algorithms accepted on ID tokens. 'none' and HMAC algorithms "
+            "are never accepted.",
+            example="RS256,ES256",
+            default="RS256",
+        ),
+        "leeway": _option(
+            "Clock skew, in seconds, allowed when checking exp, nbf and iat of ID tokens.",
+            example="120",
+            default="120",
+            type_="integer",
+        ),
+        "http_timeout": _option(
+            "Timeout, in seconds, of each call to the identity provider (discovery, keys, token exchange).",
+            example="10",
+            default="10",
+            type_="integer",
+        ),
+        "jwks_cache_ttl": _option(
+            "Seconds the provider's discovery document and signing keys are cached in each api-server "
+            "process. An unknown key id triggers a refetch at most once per minute.",
+            example="86400",
+            default="86400",
+            type_="integer",
+        ),
+    },
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-identity-provider",
+        "name": "Identity Provider",
+        "description": (
+            "Single sign-on with Microsoft Entra ID, JumpCloud or OIDC mapped to Airflow roles, and "
+            "least-privilege Azure Resource Manager hooks and operators."
+        ),
+        "integrations": [
+            {
+                "integration-name": "Azure Resource Manager",
+                "external-doc-url": "https://learn.microsoft.com/azure/azure-resource-manager/",
+                "tags": ["azure"],
+            }
+        ],
+        "auth-managers": ["airflow_identity_provider.auth.manager.IdentityAuthManager"],
+        "hooks": [
+            {
+                "integration-name": "Azure Resource Manager",
+                "python-modules": ["airflow_identity_provider.azure.hooks.arm"],
+            }
+        ],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_identity_provider.azure.hooks.arm.AzureResourceManagerHook",
+                "hook-name": "Azure Resource Manager",
+                "connection-type": "azure_resource_manager",
+                "conn-fields": {
+                    "auth_type": {
+                        "label": "Auth type",
+                        "schema": {
+                            "type": ["string", "null"],
+                            "default": "managed_identity",
+                            "enum": [
+                                "managed_identity",
+                                "workload_identity",
+                                "client_secret",
+                                "certificate",
+                                "default",
+                            ],
+                        },
+                        "description": "How the connection authenticates to Microsoft Entra ID.",
+                    },
+                    "tenant_id": {"label": "Tenant ID", "schema": {"type": ["string", "null"]}},
+                    "subscription_id": {"label": "Subscription ID", "schema": {"type": ["string", "null"]}},
+                    "managed_identity_client_id": {
+                        "label": "Managed identity client ID",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "User-assigned managed identity, by client id (give at most one id).",
+                    },
+                    "managed_identity_object_id": {
+                        "label": "Managed identity object ID",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "managed_identity_resource_id": {
+                        "label": "Managed identity resource ID",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "certificate_path": {
+                        "label": "Certificate path (PEM)",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "certificate_data": {
+                        "label": "Certificate (inline PEM)",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                        "sensitive": True,
+                    },
+                    "cloud": {
+                        "label": "Cloud",
+                        "schema": {
+                            "type": ["string", "null"],
+                            "default": "public",
+                            "enum": ["public", "usgov", "china", "custom"],
+                        },
+                    },
+                    "authority": {
+                        "label": "Custom cloud: Entra authority host (https)",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "resource_manager_url": {
+                        "label": "Custom cloud: ARM endpoint (https)",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "credential_scope": {
+                        "label": "Custom cloud: ARM token scope",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "allowed_scopes": {
+                        "label": "Allowed scopes",
+                        "schema": {"type": ["string", "null"]},
+                        "description": (
+                            "JSON list (or comma-separated) of ARM scopes this connection may write inside, "
+                            "for example /subscriptions/<id>/resourceGroups/rg-etl."
+                        ),
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "host", "extra"],
+                    "relabeling": {
+                        "login": "Client ID (service principal or workload identity)",
+                        "password": "Client secret (or certificate password)",
+                    },
+                    "placeholders": {
+                        "login": "application (client) id",
+                        "tenant_id": "directory (tenant) id",
+                        "subscription_id": "subscription id",
+                        "allowed_scopes": '["/subscriptions/<id>/resourceGroups/<rg>"]',
+                    },
+                },
+            }
+        ],
+        "config": {SECTION: AUTH_MANAGER_CONFIG},
+        "cli": ["airflow_identity_provider.auth.cli.get_identity_cli_commands"],
+    }

@@ -1,0 +1,41 @@
+# Sourced by dev/test and dev/demo: installs what the project needs on a fresh machine, idempotently.
+# Python packages come pinned from constraints.txt; the local IdP's npm packages from dev/idp/package-lock.json.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+ensure_system_packages() {
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "== installing Node.js and npm (Debian packages)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  fi
+}
+
+ensure_venv() {
+  local py="${PYTHON:-python3}"
+  if [ ! -x .venv/bin/python ]; then
+    echo "== creating .venv"
+    "$py" -m venv .venv
+  fi
+  local stamp=.venv/.installed
+  if [ ! -f "$stamp" ] || [ constraints.txt -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "== installing Python packages (pinned by constraints.txt)"
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
+    touch "$stamp"
+  fi
+}
+
+ensure_idp_modules() {
+  if [ ! -d dev/idp/node_modules ] || [ dev/idp/package-lock.json -nt dev/idp/node_modules ]; then
+    echo "== installing the local IdP (npm ci in dev/idp)"
+    (cd dev/idp && npm ci --silent --no-audit --no-fund)
+    touch dev/idp/node_modules
+  fi
+}
+
+setup_all() {
+  ensure_system_packages
+  ensure_venv
+  ensure_idp_modules
+}

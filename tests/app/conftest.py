@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+# The Airflow JWT signer is cached per process on first use, so its secret must be set before that.
+os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "app-tests-only-" + "0123456789" * 6)
+os.environ.setdefault("AIRFLOW__API__SECRET_KEY", "test-secret-key")
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from airflow_identity_provider.auth.manager import IdentityAuthManager
+from tests.support.stub_op import StubOp
+
+BASE = "http://127.0.0.1:8080"
+
+
+@pytest.fixture
+def stub_op() -> Iterator[StubOp]:
+    with StubOp() as op:
+        yield op
+
+
+@pytest.fixture
+def make_client(
+    stub_op: StubOp, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., tuple[TestClient, IdentityAuthManager]]:
+    def make(**settings: str) -> tuple[TestClient, IdentityAuthManager]:
+        values = {
+            "idp": "oidc",
+            "issuer": stub_op.issuer,
+            "client_id": "airflow",
+            "client_secret": "airflow-secret",
+            "role_mapping": '{"airflow-admins": "Admin", "airflow-viewers": "Viewer", "airflow-ops": "Op"}',
+            **settings,
+        }
+        for key, value in values.items():
+            monkeypatch.setenv(f"AIRFLOW__IDENTITY_AUTH_MANAGER__{key.upper()}", value)
+        monkeypatch.setenv("AIRFLOW__API__BASE_URL", f"{BASE}/")
+        manager = IdentityAuthManager()
+        manager.init()
+        app = manager.get_fastapi_app()
+        assert app is not None
+        parent = FastAPI()
+        parent.mount("/auth", app)  # as Airflow mounts it, so cookie paths behave as in production
+        return TestClient(parent, base_url=BASE, follow_redirects=False), manager
+
+    return make
+
+
+def start_login(client: TestClient, next_url: str | None = None) -> dict[str, str]:
+    """GET /auth/login and return the authorize request's parameters (state, nonce, code_challenge...)."""
+    response = client.get("/auth/login", params={"next": next_url} if next_url else None)
+    assert response.status_code == 302, response.text
+    query = parse_qs(urlsplit(response.headers["location"]).query)
+    return {key: values[0] for key, values in query.items()}

@@ -1,0 +1,123 @@
+"""A stub OpenID provider on loopback for tokens no real IdP would issue (the bad-input catalogue).
+
+It serves discovery and JWKS, and answers the token endpoint with whatever ID token the test minted.
+Positive flows use the real npm ``oidc-provider`` (dev/idp); this stub exists only because a certified
+provider will not sign an expired, mis-addressed or nonce-less token on request.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from joserfc import jwt
+from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
+
+Key = RSAKey | ECKey | OctKey
+
+
+class StubOp:
+    def __init__(self) -> None:
+        self.rsa = RSAKey.generate_key(2048, parameters={"kid": "rsa-1", "use": "sig", "alg": "RS256"})
+        self.published: list[Key] = [self.rsa]
+        self.token_response: dict[str, Any] | Callable[[dict[str, list[str]]], tuple[int, dict[str, Any]]] = {}
+        self.discovery_issuer: str | None = None
+        self.requests: list[str] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.issuer = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    def __enter__(self) -> StubOp:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # --- minting ---------------------------------------------------------------------------------------
+
+    def claims(self, *, nonce: str, client_id: str = "airflow", **overrides: Any) -> dict[str, Any]:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": "alice",
+            "aud": client_id,
+            "iat": now,
+            "exp": now + 600,
+            "nonce": nonce,
+            "name": "Alice",
+            "email": "alice@example.test",
+            "groups": ["airflow-admins"],
+        }
+        claims.update(overrides)
+        return {k: v for k, v in claims.items() if v is not None}
+
+    def sign(self, claims: dict[str, Any], *, key: Key | None = None, header: dict[str, Any] | None = None) -> str:
+        key = key or self.rsa
+        hdr = header or {"alg": "RS256", "kid": key.kid}
+        return jwt.encode(hdr, claims, key, algorithms=[hdr["alg"]])
+
+    def respond_with_id_token(self, id_token: str) -> None:
+        self.token_response = {"access_token": "opaque", "token_type": "Bearer", "id_token": id_token}
+
+    def jwks(self) -> dict[str, Any]:
+        return KeySet([k for k in self.published if not isinstance(k, OctKey)]).as_dict(private=False)
+
+    # --- HTTP ------------------------------------------------------------------------------------------
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                path = urlsplit(self.path).path
+                stub.requests.append(f"GET {path}")
+                if path == "/.well-known/openid-configuration":
+                    self._send(
+                        200,
+                        {
+                            "issuer": stub.discovery_issuer or stub.issuer,
+                            "authorization_endpoint": f"{stub.issuer}/authorize",
+                            "token_endpoint": f"{stub.issuer}/token",
+                            "jwks_uri": f"{stub.issuer}/jwks",
+                            "userinfo_endpoint": f"{stub.issuer}/userinfo",
+                            "end_session_endpoint": f"{stub.issuer}/logout",
+                            "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+                            "code_challenge_methods_supported": ["S256"],
+                        },
+                    )
+                elif path == "/jwks":
+                    self._send(200, stub.jwks())
+                else:
+                    self._send(404, {"error": "not_found"})
+
+            def do_POST(self) -> None:
+                path = urlsplit(self.path).path
+                stub.requests.append(f"POST {path}")
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode())
+                if path != "/token":
+                    self._send(404, {"error": "not_found"})
+                elif callable(stub.token_response):
+                    self._send(*stub.token_response(form))
+                else:
+                    self._send(200, stub.token_response)
+
+        return Handler
