@@ -42,6 +42,26 @@ class ConfigurationFailure(SystemExit):
     """Stops the api-server at start with one line naming the setting, instead of a trace at first login."""
 
 
+def _stop_api_server_supervisor() -> None:
+    """With [api] workers > 1, uvicorn's supervisor restarts a worker that exits, forever; a bad setting
+    would then loop instead of stopping the api-server. Stop the supervisor too, but only when it really
+    is the api-server that spawned this worker."""
+    import multiprocessing
+    import os
+    import signal
+
+    if multiprocessing.parent_process() is None:
+        return
+    try:
+        import psutil
+
+        cmdline = " ".join(psutil.Process(os.getppid()).cmdline())
+    except Exception:
+        return
+    if "api_server" in cmdline or "api-server" in cmdline:
+        os.kill(os.getppid(), signal.SIGTERM)
+
+
 class IdentityAuthManager(BaseAuthManager[IdentityUser]):
     def init(self) -> None:
         super().init()
@@ -59,6 +79,7 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
     @staticmethod
     def _fail(message: str) -> NoReturn:
         log.error("airflow-identity-provider: %s", message)
+        _stop_api_server_supervisor()
         raise ConfigurationFailure(f"airflow-identity-provider: {message}")
 
     @cached_property

@@ -1,0 +1,169 @@
+"""The whole sign-in chain through a real ``airflow api-server`` and the real npm ``oidc-provider``.
+
+Nothing is mocked: the test is a cookie-keeping HTTP client walking the same redirects a browser would.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dev.airflow_server import ApiServer, airflow_env, free_port, migrate, start_api_server, start_component
+from dev.idp.local_idp import GROUPS_SCOPES, LocalIdp, login_through_idp, start_local_idp
+
+pytestmark = pytest.mark.integration
+
+ROLE_MAPPING = {
+    "airflow-admins": "Admin",
+    "airflow-ops": "Op",
+    "airflow-users": "User",
+    "airflow-viewers": "Viewer",
+}
+
+
+@dataclass
+class Deployment:
+    server: ApiServer
+    idp: LocalIdp
+    home: Path
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    home = tmp_path_factory.mktemp("airflow_home")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    idp = start_local_idp(redirect_uris=[f"{base}/auth/callback"], post_logout_uris=[f"{base}/auth/logout"])
+    try:
+        env = airflow_env(
+            home,
+            port=port,
+            extra={
+                "AIRFLOW__IDENTITY_AUTH_MANAGER__IDP": "oidc",
+                "AIRFLOW__IDENTITY_AUTH_MANAGER__ISSUER": idp.issuer,
+                "AIRFLOW__IDENTITY_AUTH_MANAGER__CLIENT_ID": idp.client_id,
+                "AIRFLOW__IDENTITY_AUTH_MANAGER__CLIENT_SECRET": idp.client_secret,
+                "AIRFLOW__IDENTITY_AUTH_MANAGER__SCOPES": " ".join(GROUPS_SCOPES),
+                "AIRFLOW__IDENTITY_AUTH_MANAGER__ROLE_MAPPING": json.dumps(ROLE_MAPPING),
+            },
+        )
+        migrate(env)
+        server = start_api_server(home, env, port=port)
+        try:
+            yield Deployment(server=server, idp=idp, home=home)
+        finally:
+            server.stop()
+    finally:
+        idp.stop()
+
+
+def sign_in(deployment: Deployment, username: str, next_path: str = "/dags") -> tuple[httpx.Client, httpx.Response]:
+    """Walk the browser's chain: Airflow login -> our /auth/login -> IdP -> /auth/callback."""
+    browser = httpx.Client(timeout=30)
+    core = browser.get(f"{deployment.url}/api/v2/auth/login", params={"next": f"{deployment.url}{next_path}"})
+    assert core.status_code == 307, core.text
+    assert core.headers["location"].startswith("/auth/login?next=")
+    ours = browser.get(f"{deployment.url}{core.headers['location']}")
+    assert ours.status_code == 302, ours.text
+    assert ours.headers["location"].startswith(deployment.idp.issuer)
+    back = login_through_idp(browser, ours.headers["location"], username)
+    callback = browser.get(back.headers["location"])
+    return browser, callback
+
+
+def test_admin_signs_in_and_reaches_ui_and_api(deployment: Deployment) -> None:
+    started = time.perf_counter()
+    browser, callback = sign_in(deployment, "alice", "/dags?tab=all")
+    elapsed = time.perf_counter() - started
+    assert callback.status_code == 303, callback.text
+    assert callback.headers["location"] == f"{deployment.url}/dags?tab=all"
+    assert browser.cookies.get("_token")
+    me = browser.get(f"{deployment.url}/ui/auth/me")
+    assert me.status_code == 200 and me.json()["id"] == "alice"
+    assert browser.get(f"{deployment.url}/api/v2/dags").status_code == 200
+    assert browser.get(f"{deployment.url}/api/v2/variables").status_code == 200
+    menus = browser.get(f"{deployment.url}/ui/auth/menus").json()
+    assert "Variables" in menus["authorized_menu_items"]
+    print(f"\nfull login round trip through api-server and IdP: {elapsed * 1000:.0f} ms")
+
+
+def test_viewer_is_refused_variables_but_reads_dags(deployment: Deployment) -> None:
+    browser, callback = sign_in(deployment, "bob")
+    assert callback.status_code == 303
+    assert browser.get(f"{deployment.url}/api/v2/dags").status_code == 200
+    variables = browser.get(f"{deployment.url}/api/v2/variables")
+    assert variables.status_code == 403
+    menus = browser.get(f"{deployment.url}/ui/auth/menus").json()["authorized_menu_items"]
+    assert "Variables" not in menus and "Connections" not in menus and "Dags" in menus
+
+
+def test_unmapped_user_is_refused_with_a_message(deployment: Deployment) -> None:
+    browser, callback = sign_in(deployment, "carol")
+    assert callback.status_code == 403
+    assert "marketing" in callback.text and "role_mapping" in callback.text
+    assert not browser.cookies.get("_token")
+    assert browser.get(f"{deployment.url}/api/v2/dags").status_code == 401
+
+
+def test_unsafe_next_is_refused(deployment: Deployment) -> None:
+    for target in ("http://evil.example/", "//evil.example/"):
+        core = httpx.get(f"{deployment.url}/api/v2/auth/login", params={"next": target})
+        assert core.status_code == 400
+        ours = httpx.get(f"{deployment.url}/auth/login", params={"next": target})
+        assert ours.status_code == 400
+
+
+def test_logout_revokes_the_token(deployment: Deployment) -> None:
+    browser, _callback = sign_in(deployment, "dave")
+    token = browser.cookies["_token"]
+    assert browser.get(f"{deployment.url}/api/v2/variables").status_code == 200
+    logout = browser.get(f"{deployment.url}/api/v2/auth/logout", follow_redirects=True)
+    assert logout.status_code == 200 and "Signed out" in logout.text
+    assert not browser.cookies.get("_token")
+    reused = httpx.get(f"{deployment.url}/api/v2/variables", headers={"Authorization": f"Bearer {token}"})
+    assert reused.status_code in (401, 403)
+    assert browser.get(f"{deployment.url}/api/v2/dags").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("ROLE_MAPPING", "{not json", "role_mapping: is not valid JSON"),
+        ("ROLE_MAPPING", '{"admins": "Superuser"}', "'Superuser' is not an Airflow role"),
+        ("CLIENT_ID", "", "client_id: is empty"),
+    ],
+)
+def test_bad_setting_stops_the_api_server_with_one_line(
+    deployment: Deployment, key: str, value: str, expected: str
+) -> None:
+    port = free_port()
+    env = {
+        **deployment.server.env,
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}/",
+        # Several workers: uvicorn restarts a dying worker, so the manager must stop the supervisor.
+        "AIRFLOW__API__WORKERS": "2",
+        f"AIRFLOW__IDENTITY_AUTH_MANAGER__{key}": value,
+    }
+    component = start_component(
+        f"api-server-bad-{key.lower()}",
+        ["api-server", "--host", "127.0.0.1", "--port", str(port)],
+        env,
+        deployment.home,
+    )
+    try:
+        component.process.wait(timeout=60)
+    finally:
+        component.stop()
+    log = component.log_tail(20000)
+    assert expected in log
+    assert "Traceback" not in log
