@@ -1,0 +1,148 @@
+"""The demo behind ``dev/demo``: a local IdP, the ARM emulator and a real Airflow with this auth manager.
+
+Everything binds to 127.0.0.1 and lives under ``.demo/``; Ctrl-C stops every process it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from dev.airflow_server import (
+    REPO_ROOT,
+    AirflowProcess,
+    airflow_env,
+    free_port,
+    migrate,
+    start_api_server,
+    start_component,
+)
+from dev.idp.local_idp import BUILTIN_USERS, DEFAULT_PASSWORD, GROUPS_SCOPES, start_local_idp
+
+ROLE_MAPPING = {"airflow-admins": "Admin", "airflow-ops": "Op", "airflow-users": "User", "airflow-viewers": "Viewer"}
+
+
+def _port(preferred: int) -> int:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            return free_port()
+
+
+def _start_arm_emulator(home: Path) -> tuple[Any, dict[str, str]]:
+    """Start the ARM emulator and return it with the connection env for DAGs, or (None, {}) if absent."""
+    try:
+        from dev.arm_emulator.client import ArmEmulator
+    except ImportError:
+        return None, {}
+    emulator = ArmEmulator()
+    emulator.__enter__()
+    subscription = "00000000-0000-0000-0000-00000000demo"
+    extra = {
+        "auth_type": "client_secret",
+        "tenant_id": "11111111-1111-1111-1111-111111111111",
+        "subscription_id": subscription,
+        "cloud": "custom",
+        "authority": emulator.url,
+        "resource_manager_url": emulator.url,
+        "credential_scope": "https://management.azure.com/.default",
+        "disable_instance_discovery": True,
+        "connection_verify": emulator.ca_path,
+        "polling_interval": 1,
+        "allowed_scopes": [f"/subscriptions/{subscription}/resourceGroups/rg-demo"],
+    }
+    conn = {"conn_type": "azure_resource_manager", "login": "demo-client", "password": "demo-secret", "extra": extra}
+    return emulator, {"AIRFLOW_CONN_AZURE_RESOURCE_MANAGER_DEFAULT": json.dumps(conn)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8080, help="Airflow port (a free one if taken)")
+    parser.add_argument("--idp-port", type=int, default=9000, help="IdP port (a free one if taken)")
+    parser.add_argument("--api-server-only", action="store_true", help="skip scheduler, dag-processor, triggerer")
+    args = parser.parse_args()
+
+    home = REPO_ROOT / ".demo" / "airflow_home"
+    port, idp_port = _port(args.port), _port(args.idp_port)
+    base = f"http://127.0.0.1:{port}"
+    started: list[AirflowProcess] = []
+
+    print("== starting the local OpenID provider (npm oidc-provider)")
+    idp = start_local_idp(
+        redirect_uris=[f"{base}/auth/callback"], post_logout_uris=[f"{base}/auth/logout"], port=idp_port
+    )
+    emulator, conn_env = _start_arm_emulator(home)
+    if emulator is not None:
+        print(f"== ARM emulator at {emulator.url}")
+
+    def stop(*_: object) -> None:
+        print("\n== stopping")
+        for component in reversed(started):
+            component.stop()
+        if emulator is not None:
+            emulator.__exit__(None, None, None)
+        idp.stop()
+        sys.exit(0)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        env = airflow_env(
+            home,
+            port=port,
+            extra={
+                "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dev" / "dags"),
+                "AIRFLOW__IDENTITY_AUTH_MANAGER__IDP": "oidc",
+                "AIRFLOW__IDENTITY_AUTH_MANAGER__ISSUER": idp.issuer,
+                "AIRFLOW__IDENTITY_AUTH_MANAGER__CLIENT_ID": idp.client_id,
+                "AIRFLOW__IDENTITY_AUTH_MANAGER__CLIENT_SECRET": idp.client_secret,
+                "AIRFLOW__IDENTITY_AUTH_MANAGER__SCOPES": " ".join(GROUPS_SCOPES),
+                "AIRFLOW__IDENTITY_AUTH_MANAGER__ROLE_MAPPING": json.dumps(ROLE_MAPPING),
+                **conn_env,
+            },
+        )
+        print(f"== migrating the metadata database in {home}")
+        migrate(env)
+        print("== starting airflow api-server")
+        server = start_api_server(home, env, port=port)
+        started.append(server.component)
+        if not args.api_server_only:
+            for name in ("scheduler", "dag-processor", "triggerer"):
+                started.append(start_component(name, [name], env, home))
+    except Exception as err:
+        print(f"error: {err}", file=sys.stderr)
+        stop()
+
+    print(f"\nAirflow:   {base}/   (sign in through the local IdP at {idp.issuer})")
+    print(f"Password:  {DEFAULT_PASSWORD} for every user")
+    for user, groups in BUILTIN_USERS.items():
+        role = max((ROLE_MAPPING[g] for g in groups if g in ROLE_MAPPING), default="none (refused)", key=_rank)
+        print(f"  {user:<6} groups {', '.join(groups):<30} -> {role}")
+    print(f"Logs:      {home / 'logs'}\nCtrl-C stops everything.")
+    while True:
+        time.sleep(1)
+        for component in started:
+            if component.process.poll() is not None:
+                print(f"error: {component.name} exited; its log:\n{component.log_tail()}", file=sys.stderr)
+                stop()
+
+
+def _rank(role: str) -> int:
+    return ["none (refused)", "Viewer", "User", "Op", "Admin"].index(role)
+
+
+if __name__ == "__main__":
+    main()
