@@ -46,9 +46,7 @@ def extract_groups(claims: Mapping[str, Any], claim: str) -> tuple[str, ...]:
     )
 
 
-def map_role(
-    groups: Iterable[str], role_mapping: Mapping[str, Role], default_role: Role | None
-) -> Role | None:
+def map_role(groups: Iterable[str], role_mapping: Mapping[str, Role], default_role: Role | None) -> Role | None:
     """The highest role any group maps to; ``default_role`` when none does; ``None`` means refuse."""
     mapped = [role_mapping[group] for group in groups if group in role_mapping]
     if mapped:
@@ -63,9 +61,7 @@ def identity_from_claims(claims: Mapping[str, Any], *, groups_claim: str) -> Ide
         raise ClaimError("missing_sub", "The ID token has no 'sub' claim, so the user cannot be identified.")
     email = _first_str(claims, "email", "upn")
     name = _first_str(claims, "name", "preferred_username", "email", "upn") or subject
-    return Identity(
-        user_id=subject, name=name, email=email, groups=extract_groups(claims, groups_claim)
-    )
+    return Identity(user_id=subject, name=name, email=email, groups=extract_groups(claims, groups_claim))
 
 
 def _first_str(claims: Mapping[str, Any], *keys: str) -> str:

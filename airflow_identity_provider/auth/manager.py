@@ -67,7 +67,9 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
         super().init()
         _ = self.settings
         if not conf.get("api", "base_url", fallback=""):
-            self._fail("[api] base_url: is empty; set it to the public URL of Airflow, e.g. https://airflow.example.com/")
+            self._fail(
+                "[api] base_url: is empty; set it to the public URL of Airflow, e.g. https://airflow.example.com/"
+            )
 
     @cached_property
     def settings(self) -> AuthSettings:
@@ -84,9 +86,9 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
 
     @cached_property
     def provider(self) -> OidcProvider:
-        from airflow_identity_provider.auth.idp.oidc import OidcProvider
+        from airflow_identity_provider.auth.idp import make_provider
 
-        return OidcProvider(self.settings)
+        return make_provider(self.settings)
 
     @property
     def state_secret(self) -> str:

@@ -28,7 +28,5 @@ def page(
 ) -> HTMLResponse:
     detail_html = f'<p class="detail">{escape(detail)}</p>' if detail else ""
     links_html = "".join(f'<p><a href="{escape(href)}">{escape(text)}</a></p>' for text, href in (links or {}).items())
-    html = _TEMPLATE.format(
-        title=escape(title), message=escape(message), detail=detail_html, links=links_html
-    )
+    html = _TEMPLATE.format(title=escape(title), message=escape(message), detail=detail_html, links=links_html)
     return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})

@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from airflow_identity_provider.auth import audit
-from airflow_identity_provider.auth.claims import ClaimError, identity_from_claims, map_role
+from airflow_identity_provider.auth.claims import ClaimError, map_role
 from airflow_identity_provider.auth.idp.id_token import TokenRejected
 from airflow_identity_provider.auth.idp.oidc import IdpError, IdpUnavailable
 from airflow_identity_provider.auth.pages import page
@@ -124,8 +124,13 @@ def create_auth_app(manager: IdentityAuthManager) -> FastAPI:
                 "(state mismatch). Start again from one tab.",
                 status_code=400,
             )
+        provider = manager.provider
         # RFC 9207: when the IdP says who answered, it must be the one we asked (mix-up defence).
-        if iss is not None and iss != settings.issuer:
+        try:
+            iss_ok = iss is None or provider.response_issuer_ok(iss)
+        except IdpUnavailable as err:
+            return _idp_unavailable(err)
+        if not iss_ok:
             return _refused(
                 "issuer_mismatch",
                 f"The sign-in response comes from issuer {iss!r}, not {settings.issuer!r}.",
@@ -141,13 +146,8 @@ def create_auth_app(manager: IdentityAuthManager) -> FastAPI:
         if not code:
             return _refused("missing_code", "The sign-in response carries no authorization code.", status_code=400)
 
-        provider = manager.provider
         try:
-            tokens = provider.exchange_code(
-                code=code, redirect_uri=callback_url(), code_verifier=login_state.code_verifier
-            )
-            claims = provider.validate_id_token(tokens["id_token"], nonce=login_state.nonce)
-            identity = identity_from_claims(claims, groups_claim=settings.groups_claim)
+            identity = provider.sign_in(code=code, redirect_uri=callback_url(), login=login_state)
         except IdpUnavailable as err:
             return _idp_unavailable(err)
         except IdpError as err:

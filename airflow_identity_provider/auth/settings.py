@@ -21,9 +21,7 @@ JUMPCLOUD_ISSUER = "https://oauth.id.jumpcloud.com/"
 DEFAULT_GROUPS_CLAIM = {"oidc": "groups", "entra": "roles", "jumpcloud": "memberOf"}
 # Asymmetric algorithms only: an HMAC-signed ID token would be verifiable with the client secret, which
 # the whole relying party knows, and "none" is no signature at all.
-ASYMMETRIC_ALGS = frozenset(
-    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-)
+ASYMMETRIC_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 KNOWN_KEYS = frozenset(AUTH_MANAGER_CONFIG["options"])
 
@@ -74,9 +72,7 @@ def parse_settings(raw: Mapping[str, str]) -> AuthSettings:
 
     client_id = values["client_id"]
     if not client_id:
-        raise SettingsError(
-            "client_id", "is empty; set it to the client (application) ID of the app registration"
-        )
+        raise SettingsError("client_id", "is empty; set it to the client (application) ID of the app registration")
 
     issuer = _issuer(idp, values)
     scopes = tuple(values["scopes"].split())
@@ -91,6 +87,10 @@ def parse_settings(raw: Mapping[str, str]) -> AuthSettings:
             f"expected a comma-separated subset of {', '.join(sorted(ASYMMETRIC_ALGS))}, got "
             f"{values['id_token_signing_algs']!r}",
         )
+
+    allowed_tenants = tuple(t.strip().lower() for t in values["allowed_tenants"].split(",") if t.strip())
+    if idp == "entra":
+        _check_entra(values["tenant_id"], values["cloud"] or "public", allowed_tenants)
 
     return AuthSettings(
         idp=idp,
@@ -107,8 +107,28 @@ def parse_settings(raw: Mapping[str, str]) -> AuthSettings:
         jwks_cache_ttl=_int("jwks_cache_ttl", values["jwks_cache_ttl"], minimum=0),
         tenant_id=values["tenant_id"],
         cloud=values["cloud"].lower() or "public",
-        allowed_tenants=tuple(t.strip().lower() for t in values["allowed_tenants"].split(",") if t.strip()),
+        allowed_tenants=allowed_tenants,
     )
+
+
+def _check_entra(tenant_id: str, cloud: str, allowed_tenants: tuple[str, ...]) -> None:
+    from airflow_identity_provider.auth.idp.entra import MULTI_TENANT, is_guid
+    from airflow_identity_provider.clouds import get_cloud
+
+    try:
+        get_cloud(cloud)
+    except ValueError as err:
+        raise SettingsError("cloud", str(err)) from None
+    if tenant_id.lower() == "consumers":
+        raise SettingsError("tenant_id", "consumers (personal Microsoft accounts) is not supported; use a tenant GUID")
+    if tenant_id.lower() in MULTI_TENANT and not allowed_tenants:
+        raise SettingsError(
+            "allowed_tenants",
+            f"is required with tenant_id = {tenant_id}: list the tenant GUIDs whose users may sign in",
+        )
+    bad = [t for t in allowed_tenants if not is_guid(t)]
+    if bad:
+        raise SettingsError("allowed_tenants", f"expected tenant GUIDs, got {', '.join(bad)}")
 
 
 def parse_role_mapping(text: str) -> dict[str, Role]:
@@ -117,13 +137,11 @@ def parse_role_mapping(text: str) -> dict[str, Role]:
     except json.JSONDecodeError as err:
         raise SettingsError(
             "role_mapping",
-            f'is not valid JSON ({err.msg} at character {err.pos}); expected an object such as '
+            f"is not valid JSON ({err.msg} at character {err.pos}); expected an object such as "
             '{"airflow-admins": "Admin", "airflow-viewers": "Viewer"}',
         ) from None
     if not isinstance(mapping, dict):
-        raise SettingsError(
-            "role_mapping", f"expected a JSON object of group -> role, got a {type(mapping).__name__}"
-        )
+        raise SettingsError("role_mapping", f"expected a JSON object of group -> role, got a {type(mapping).__name__}")
     roles: dict[str, Role] = {}
     for group, role_name in mapping.items():
         if not isinstance(role_name, str):

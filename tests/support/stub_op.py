@@ -27,6 +27,7 @@ class StubOp:
         self.published: list[Key] = [self.rsa]
         self.token_response: dict[str, Any] | Callable[[dict[str, list[str]]], tuple[int, dict[str, Any]]] = {}
         self.discovery_issuer: str | None = None
+        self.userinfo: dict[str, Any] = {}
         self.requests: list[str] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.issuer = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -89,11 +90,13 @@ class StubOp:
             def do_GET(self) -> None:
                 path = urlsplit(self.path).path
                 stub.requests.append(f"GET {path}")
-                if path == "/.well-known/openid-configuration":
+                if path.endswith("/.well-known/openid-configuration"):
+                    # Served under any prefix: Entra-shaped issuers carry the tenant in the path.
+                    prefix = path.removesuffix("/.well-known/openid-configuration")
                     self._send(
                         200,
                         {
-                            "issuer": stub.discovery_issuer or stub.issuer,
+                            "issuer": stub.discovery_issuer or stub.issuer + prefix,
                             "authorization_endpoint": f"{stub.issuer}/authorize",
                             "token_endpoint": f"{stub.issuer}/token",
                             "jwks_uri": f"{stub.issuer}/jwks",
@@ -105,6 +108,8 @@ class StubOp:
                     )
                 elif path == "/jwks":
                     self._send(200, stub.jwks())
+                elif path == "/userinfo":
+                    self._send(200, stub.userinfo)
                 else:
                     self._send(404, {"error": "not_found"})
 

@@ -33,9 +33,7 @@ class Expected:
 def parse_header(token: str) -> dict[str, Any]:
     parts = token.split(".")
     if len(parts) != 3:
-        raise TokenRejected(
-            "malformed_token", f"The ID token is not a signed JWT (it has {len(parts)} parts, not 3)."
-        )
+        raise TokenRejected("malformed_token", f"The ID token is not a signed JWT (it has {len(parts)} parts, not 3).")
     try:
         header = json.loads(urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
     except (ValueError, UnicodeDecodeError):

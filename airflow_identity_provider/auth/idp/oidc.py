@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,6 +20,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import Key, KeySet
 
+from airflow_identity_provider.auth.claims import Identity, extract_groups, identity_from_claims
 from airflow_identity_provider.auth.idp.id_token import (
     Expected,
     TokenRejected,
@@ -64,9 +65,12 @@ class ProviderMetadata:
     token_endpoint_auth_methods: tuple[str, ...]
 
     @classmethod
-    def from_document(cls, doc: dict[str, Any], *, expected_issuer: str, url: str) -> ProviderMetadata:
+    def from_document(
+        cls, doc: dict[str, Any], *, expected_issuer: str, url: str, issuer_ok: Callable[[str], bool] | None = None
+    ) -> ProviderMetadata:
         # OIDC Discovery 4.3: the document must name the issuer we asked for, or it is someone else's.
-        if doc.get("issuer") != expected_issuer:
+        issuer = doc.get("issuer")
+        if not isinstance(issuer, str) or not (issuer_ok(issuer) if issuer_ok else issuer == expected_issuer):
             raise TokenRejected(
                 "discovery_issuer_mismatch",
                 f"The discovery document at {url} names issuer {doc.get('issuer')!r}, not the configured "
@@ -131,7 +135,7 @@ class OidcProvider:
                 return self._metadata
             raise
         self._metadata = ProviderMetadata.from_document(
-            doc, expected_issuer=self.settings.issuer, url=self.discovery_url
+            doc, expected_issuer=self.settings.issuer, url=self.discovery_url, issuer_ok=self.discovery_issuer_ok
         )
         self._metadata_at = self._clock()
         return self._metadata
@@ -193,10 +197,11 @@ class OidcProvider:
         except ValueError as err:
             raise TokenRejected("malformed_token", f"The ID token could not be decoded: {err}") from None
         claims = dict(token.claims)
+        self.check_provider_claims(claims)
         check_claims(
             claims,
             Expected(
-                issuer=self.settings.issuer,
+                issuer=self.token_issuer(claims),
                 client_id=self.settings.client_id,
                 nonce=nonce,
                 leeway=self.settings.leeway,
@@ -204,6 +209,53 @@ class OidcProvider:
             now=self._clock(),
         )
         return claims
+
+    def sign_in(self, *, code: str, redirect_uri: str, login: LoginState) -> Identity:
+        """Code -> tokens -> validated ID token -> who the user is (groups included)."""
+        tokens = self.exchange_code(code=code, redirect_uri=redirect_uri, code_verifier=login.code_verifier)
+        claims = self.validate_id_token(tokens["id_token"], nonce=login.nonce)
+        return self.identity(claims, access_token=tokens.get("access_token"))
+
+    # --- what differs between providers (overridden in entra.py and jumpcloud.py) -----------------
+
+    def discovery_issuer_ok(self, issuer: str) -> bool:
+        return issuer == self.settings.issuer
+
+    def response_issuer_ok(self, issuer: str) -> bool:
+        """RFC 9207 ``iss`` authorization-response parameter."""
+        return issuer == self.metadata().issuer
+
+    def token_issuer(self, claims: dict[str, Any]) -> str:
+        return self.settings.issuer
+
+    def check_provider_claims(self, claims: dict[str, Any]) -> None:
+        """Provider-specific refusals that run before the generic checks."""
+
+    def identity(self, claims: dict[str, Any], *, access_token: object) -> Identity:
+        identity = identity_from_claims(claims, groups_claim=self.settings.groups_claim)
+        if self.settings.groups_claim in claims or not isinstance(access_token, str):
+            return identity
+        # Some providers (Okta, JumpCloud when so configured) put groups only in userinfo.
+        info = self.userinfo(access_token, subject=identity.user_id)
+        if info is None:
+            return identity
+        return replace(identity, groups=extract_groups(info, self.settings.groups_claim))
+
+    def userinfo(self, access_token: str, *, subject: str) -> dict[str, Any] | None:
+        endpoint = self.metadata().userinfo_endpoint
+        if not endpoint:
+            return None
+        response = self._request("GET", endpoint, headers={"Authorization": f"Bearer {access_token}"})
+        if response.status_code != 200:
+            raise IdpUnavailable(endpoint, f"HTTP {response.status_code}")
+        info = _json_body(response, endpoint)
+        # OIDC Core 5.3.2: userinfo about someone else must not be mixed into this sign-in.
+        if info.get("sub") != subject:
+            raise TokenRejected(
+                "userinfo_sub_mismatch",
+                f"The userinfo endpoint describes subject {info.get('sub')!r}, not the signed-in {subject!r}.",
+            )
+        return info
 
     # --- signing keys --------------------------------------------------------------------------------
 
