@@ -37,6 +37,20 @@ AUTH_MANAGER_CONFIG: dict[str, Any] = {
         "[core] auth_manager = airflow_identity_provider.auth.manager.IdentityAuthManager."
     ),
     "options": {
+        "providers": _option(
+            "Several identity providers at once: comma-separated names, each configured in its own section "
+            "[identity_auth_manager_<name>] with the keys of this section (env: "
+            "AIRFLOW__IDENTITY_AUTH_MANAGER_<NAME>__<KEY>). /auth/login then shows a chooser, and each "
+            "provider gets its own redirect URI <base_url>auth/callback/<name>. Empty: the one provider "
+            "configured in this section.",
+            example="staff,contractors",
+            default="",
+        ),
+        "display_name": _option(
+            "The label of this provider's button on the sign-in chooser (several providers only).",
+            example="Staff (Entra ID)",
+            default="",
+        ),
         "idp": _option(
             "Which identity provider signs people in: entra, jumpcloud, or oidc (any standards-compliant "
             "OpenID provider).",

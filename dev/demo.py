@@ -79,7 +79,7 @@ def main() -> None:
 
     print("== starting the local OpenID provider (npm oidc-provider)")
     idp = start_local_idp(
-        redirect_uris=[f"{base}/auth/callback"], post_logout_uris=[f"{base}/auth/logout"], port=idp_port
+        redirect_uris=[f"{base}/auth/callback"], post_logout_uris=[f"{base}/auth/logged-out"], port=idp_port
     )
     emulator, conn_env = _start_arm_emulator(home)
     if emulator is not None:

@@ -14,7 +14,7 @@ from airflow.api_fastapi.auth.managers.base_auth_manager import BaseAuthManager
 from airflow.configuration import conf
 
 from airflow_identity_provider.auth import policy
-from airflow_identity_provider.auth.settings import AuthSettings, SettingsError, load_settings
+from airflow_identity_provider.auth.settings import AuthSettings, SettingsError, load_all_settings
 from airflow_identity_provider.auth.user import IdentityUser
 
 if TYPE_CHECKING:
@@ -65,30 +65,36 @@ def _stop_api_server_supervisor() -> None:
 class IdentityAuthManager(BaseAuthManager[IdentityUser]):
     def init(self) -> None:
         super().init()
-        _ = self.settings
+        _ = self.providers
         if not conf.get("api", "base_url", fallback=""):
             self._fail(
                 "[api] base_url: is empty; set it to the public URL of Airflow, e.g. https://airflow.example.com/"
             )
 
     @cached_property
-    def settings(self) -> AuthSettings:
+    def providers(self) -> dict[str, OidcProvider]:
+        """Every configured identity provider by name; several only when ``providers`` is set."""
+        from airflow_identity_provider.auth.idp import make_provider
+
         try:
-            return load_settings()
+            return {name: make_provider(settings) for name, settings in load_all_settings().items()}
         except SettingsError as err:
             self._fail(str(err))
+
+    @property
+    def provider(self) -> OidcProvider:
+        """The first (usually the only) provider."""
+        return next(iter(self.providers.values()))
+
+    @property
+    def settings(self) -> AuthSettings:
+        return self.provider.settings
 
     @staticmethod
     def _fail(message: str) -> NoReturn:
         log.error("airflow-identity-provider: %s", message)
         _stop_api_server_supervisor()
         raise ConfigurationFailure(f"airflow-identity-provider: {message}")
-
-    @cached_property
-    def provider(self) -> OidcProvider:
-        from airflow_identity_provider.auth.idp import make_provider
-
-        return make_provider(self.settings)
 
     @property
     def state_secret(self) -> str:

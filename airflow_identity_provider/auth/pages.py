@@ -30,3 +30,13 @@ def page(
     links_html = "".join(f'<p><a href="{escape(href)}">{escape(text)}</a></p>' for text, href in (links or {}).items())
     html = _TEMPLATE.format(title=escape(title), message=escape(message), detail=detail_html, links=links_html)
     return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+
+
+def chooser_page(choices: dict[str, str]) -> HTMLResponse:
+    """Several identity providers: one link per provider (label -> sign-in URL)."""
+    return page(
+        "Sign in to Airflow",
+        "Choose how to sign in:",
+        status_code=200,
+        links=choices,
+    )

@@ -1,5 +1,9 @@
 """The FastAPI sub-app Airflow mounts at ``/auth``: the browser sign-in round trip and sign-out.
 
+With one provider, ``/auth/login`` goes straight to it and its redirect URI is ``/auth/callback``. With
+several (``providers = staff,contractors``), ``/auth/login`` shows a chooser and each provider has its own
+``/auth/callback/<name>``; the login state is bound to the provider that started it (mix-up defence).
+
 Every failure ends on a page that says what happened and what to change, with a link to start again
 (never an automatic redirect, which is how auth managers end up in redirect loops).
 """
@@ -9,6 +13,7 @@ from __future__ import annotations
 import hmac
 import logging
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 from airflow.api_fastapi.app import AUTH_MANAGER_FASTAPI_APP_PREFIX, get_cookie_path
 from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
@@ -17,10 +22,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from airflow_identity_provider.auth import audit
-from airflow_identity_provider.auth.claims import ClaimError, map_role
+from airflow_identity_provider.auth.claims import ClaimError, Identity, map_role
 from airflow_identity_provider.auth.idp.id_token import TokenRejected
 from airflow_identity_provider.auth.idp.oidc import IdpError, IdpUnavailable
-from airflow_identity_provider.auth.pages import page
+from airflow_identity_provider.auth.pages import chooser_page, page
+from airflow_identity_provider.auth.settings import DEFAULT_NAME
 from airflow_identity_provider.auth.state import (
     COOKIE_NAME as LOGIN_COOKIE,
 )
@@ -34,20 +40,29 @@ from airflow_identity_provider.auth.state import (
 from airflow_identity_provider.auth.user import IdentityUser
 
 if TYPE_CHECKING:
+    from airflow_identity_provider.auth.idp.oidc import OidcProvider
     from airflow_identity_provider.auth.manager import IdentityAuthManager
 
 log = logging.getLogger(__name__)
 MAX_GROUPS_SHOWN = 10
+# The ID token is kept (httponly, only sent to /auth) for RP-initiated logout's id_token_hint; a token too
+# large for a cookie is skipped and logout falls back to client_id.
+ID_TOKEN_COOKIE = "_identity_id_token"
+MAX_ID_TOKEN_COOKIE = 3000
 
 
 def base_url() -> str:
     return (conf.get("api", "base_url", fallback="") or "").rstrip("/") + "/"
 
 
-def callback_url() -> str:
+def callback_url(name: str = DEFAULT_NAME) -> str:
     # From [api] base_url, never from the Host header: the IdP would otherwise send codes wherever an
     # attacker-chosen Host points.
-    return base_url() + "auth/callback"
+    return base_url() + ("auth/callback" if name == DEFAULT_NAME else f"auth/callback/{name}")
+
+
+def logged_out_url() -> str:
+    return base_url() + "auth/logged-out"
 
 
 def _secure(request: Request) -> bool:
@@ -76,17 +91,32 @@ def create_auth_app(manager: IdentityAuthManager) -> FastAPI:
     def login(request: Request, next: str | None = None) -> Response:
         target = next or base_url()
         if not _is_safe_next(target, request):
-            audit.emit("login_refused", level=logging.WARNING, reason="unsafe_next", next=target)
-            return page(
-                "Unsafe return address",
-                "The address to return to after sign-in is not part of this Airflow.",
-                status_code=400,
-                links=_start_again(),
-            )
-        settings = manager.settings
-        login_state = LoginState.new(next_url=target, idp=settings.idp)
+            return _unsafe_next(target)
+        providers = manager.providers
+        if len(providers) > 1:
+            query = urlencode({"next": target})
+            choices = {
+                p.settings.display_name: f"{AUTH_MANAGER_FASTAPI_APP_PREFIX}/login/{n}?{query}"
+                for n, p in providers.items()
+            }
+            return chooser_page(choices)
+        return _start_login(manager.provider, request, target)
+
+    @app.get("/login/{name}", response_model=None)
+    def login_with(name: str, request: Request, next: str | None = None) -> Response:
+        target = next or base_url()
+        if not _is_safe_next(target, request):
+            return _unsafe_next(target)
+        provider = manager.providers.get(name)
+        if provider is None:
+            return _refused("unknown_provider", f"No identity provider is named {name!r}.", status_code=404)
+        return _start_login(provider, request, target)
+
+    def _start_login(provider: OidcProvider, request: Request, target: str) -> Response:
+        name = provider.settings.name
+        login_state = LoginState.new(next_url=target, idp=name)
         try:
-            url = manager.provider.authorization_url(redirect_uri=callback_url(), login=login_state)
+            url = provider.authorization_url(redirect_uri=callback_url(name), login=login_state)
         except IdpUnavailable as err:
             return _idp_unavailable(err)
         except TokenRejected as err:
@@ -112,7 +142,29 @@ def create_auth_app(manager: IdentityAuthManager) -> FastAPI:
         error: str | None = None,
         error_description: str | None = None,
     ) -> Response:
-        settings = manager.settings
+        return _finish_login(request, DEFAULT_NAME, code, state, iss, error, error_description)
+
+    @app.get("/callback/{name}", response_model=None)
+    def callback_with(
+        name: str,
+        request: Request,
+        code: str | None = None,
+        state: str | None = None,
+        iss: str | None = None,
+        error: str | None = None,
+        error_description: str | None = None,
+    ) -> Response:
+        return _finish_login(request, name, code, state, iss, error, error_description)
+
+    def _finish_login(
+        request: Request,
+        name: str,
+        code: str | None,
+        state: str | None,
+        iss: str | None,
+        error: str | None,
+        error_description: str | None,
+    ) -> Response:
         try:
             login_state = decode_state(request.cookies.get(LOGIN_COOKIE), manager.state_secret)
         except StateError as err:
@@ -124,7 +176,16 @@ def create_auth_app(manager: IdentityAuthManager) -> FastAPI:
                 "(state mismatch). Start again from one tab.",
                 status_code=400,
             )
-        provider = manager.provider
+        provider = manager.providers.get(name)
+        if provider is None or login_state.idp != name:
+            # The answer arrived at another provider's redirect URI than the one the sign-in went to.
+            return _refused(
+                "idp_mismatch",
+                f"This sign-in was started with provider {login_state.idp!r} but answered at the redirect URI "
+                f"of {name!r}.",
+                status_code=400,
+            )
+        settings = provider.settings
         # RFC 9207: when the IdP says who answered, it must be the one we asked (mix-up defence).
         try:
             iss_ok = iss is None or provider.response_issuer_ok(iss)
@@ -147,7 +208,7 @@ def create_auth_app(manager: IdentityAuthManager) -> FastAPI:
             return _refused("missing_code", "The sign-in response carries no authorization code.", status_code=400)
 
         try:
-            identity = provider.sign_in(code=code, redirect_uri=callback_url(), login=login_state)
+            identity, id_token = provider.sign_in(code=code, redirect_uri=callback_url(name), login=login_state)
         except IdpUnavailable as err:
             return _idp_unavailable(err)
         except IdpError as err:
@@ -164,57 +225,104 @@ def create_auth_app(manager: IdentityAuthManager) -> FastAPI:
 
         role = map_role(identity.groups, settings.role_mapping, settings.default_role)
         if role is None:
-            shown = ", ".join(identity.groups[:MAX_GROUPS_SHOWN]) or "none"
-            if len(identity.groups) > MAX_GROUPS_SHOWN:
-                shown += f" and {len(identity.groups) - MAX_GROUPS_SHOWN} more"
-            audit.emit(
-                "login_refused",
-                level=logging.WARNING,
-                reason="no_mapped_role",
-                user=identity.user_id,
-                groups_claim=settings.groups_claim,
-                groups=shown,
-            )
-            return page(
-                "No Airflow role for your account",
-                f"You signed in as {identity.name}, but none of your groups ({shown}, from the "
-                f"'{settings.groups_claim}' claim) is mapped to an Airflow role.",
-                detail="Ask an Airflow administrator to add one of your groups to [identity_auth_manager] "
-                "role_mapping, or to set default_role.",
-                status_code=403,
-            )
+            return _no_role(identity, settings.groups_claim)
 
         user = IdentityUser(user_id=identity.user_id, name=identity.name, email=identity.email, role=role)
-        audit.emit("login", user=user.user_id, name=user.name, role=role.display_name, idp=settings.idp)
+        audit.emit("login", user=user.user_id, name=user.name, role=role.display_name, idp=name)
         next_url = login_state.next_url if _is_safe_next(login_state.next_url, request) else base_url()
         response = RedirectResponse(next_url, status_code=303)
+        secure = _secure(request)
         response.set_cookie(
             COOKIE_NAME_JWT_TOKEN,
             manager.generate_jwt(user),
             path=get_cookie_path(),
             httponly=True,
-            secure=_secure(request),
+            secure=secure,
             samesite="lax",
         )
         response.delete_cookie(LOGIN_COOKIE, path=AUTH_MANAGER_FASTAPI_APP_PREFIX)
+        if len(id_token) <= MAX_ID_TOKEN_COOKIE:
+            response.set_cookie(
+                ID_TOKEN_COOKIE,
+                f"{name}.{id_token}",
+                path=AUTH_MANAGER_FASTAPI_APP_PREFIX,
+                httponly=True,
+                secure=secure,
+                samesite="lax",
+            )
         return response
 
     @app.get("/logout", response_model=None)
     def logout(request: Request) -> Response:
-        response = page(
-            "Signed out",
-            "You are signed out of Airflow.",
-            status_code=200,
-            links={"Sign in again": base_url()},
-        )
+        """Clear Airflow's cookie, then end the IdP session too when the provider supports it."""
+        name, _, id_token = (request.cookies.get(ID_TOKEN_COOKIE) or "").partition(".")
+        provider = manager.providers.get(name) or manager.provider
+        end_session = _end_session_url(provider, id_token)
+        response: Response = RedirectResponse(end_session, status_code=302) if end_session else _signed_out_page()
         secure = _secure(request)
-        # Also at "/": a stale cookie at another path would otherwise keep the user signed in (Airflow PR #64955).
+        # Also at "/": a stale cookie at another path would otherwise keep the user signed in (PR #64955).
         for path in {get_cookie_path(), "/"}:
             response.delete_cookie(COOKIE_NAME_JWT_TOKEN, path=path, secure=secure, httponly=True, samesite="lax")
-        audit.emit("logout")
+        response.delete_cookie(ID_TOKEN_COOKIE, path=AUTH_MANAGER_FASTAPI_APP_PREFIX, secure=secure, httponly=True)
+        audit.emit("logout", idp=provider.settings.name, idp_session_ended=bool(end_session))
         return response
 
+    @app.get("/logged-out", response_model=None)
+    def logged_out() -> Response:
+        return _signed_out_page()
+
     return app
+
+
+def _end_session_url(provider: OidcProvider, id_token: str) -> str | None:
+    try:
+        endpoint = provider.metadata().end_session_endpoint
+    except (IdpUnavailable, TokenRejected):
+        return None  # signing out of Airflow must not depend on the IdP being up
+    if not endpoint:
+        return None
+    params = {"post_logout_redirect_uri": logged_out_url(), "client_id": provider.settings.client_id}
+    if id_token:
+        params["id_token_hint"] = id_token
+    separator = "&" if "?" in endpoint else "?"
+    return f"{endpoint}{separator}{urlencode(params)}"
+
+
+def _signed_out_page() -> Response:
+    return page("Signed out", "You are signed out of Airflow.", status_code=200, links={"Sign in again": base_url()})
+
+
+def _no_role(identity: Identity, groups_claim: str) -> Response:
+    shown = ", ".join(identity.groups[:MAX_GROUPS_SHOWN]) or "none"
+    if len(identity.groups) > MAX_GROUPS_SHOWN:
+        shown += f" and {len(identity.groups) - MAX_GROUPS_SHOWN} more"
+    audit.emit(
+        "login_refused",
+        level=logging.WARNING,
+        reason="no_mapped_role",
+        user=identity.user_id,
+        groups_claim=groups_claim,
+        groups=shown,
+    )
+    return page(
+        "No Airflow role for your account",
+        f"You signed in as {identity.name}, but none of your groups ({shown}, from the "
+        f"'{groups_claim}' claim) is mapped to an Airflow role.",
+        detail="Ask an Airflow administrator to add one of your groups to [identity_auth_manager] "
+        "role_mapping, or to set default_role.",
+        status_code=403,
+    )
+
+
+def _unsafe_next(target: str) -> Response:
+    audit.emit("login_refused", level=logging.WARNING, reason="unsafe_next", next=target)
+    return page(
+        "Unsafe return address",
+        "The address to return to after sign-in is not part of this Airflow.",
+        status_code=400,
+        detail="Reason: unsafe_next",
+        links=_start_again(),
+    )
 
 
 def _refused(reason: str, message: str, *, status_code: int) -> Response:

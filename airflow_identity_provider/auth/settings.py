@@ -9,6 +9,7 @@ alternative, a stack trace at the first login, is what users of other auth manag
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -24,18 +25,24 @@ DEFAULT_GROUPS_CLAIM = {"oidc": "groups", "entra": "roles", "jumpcloud": "member
 ASYMMETRIC_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 KNOWN_KEYS = frozenset(AUTH_MANAGER_CONFIG["options"])
+DEFAULT_NAME = "default"
+_PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
 class SettingsError(ValueError):
     """A setting of ``[identity_auth_manager]`` is missing or malformed."""
 
-    def __init__(self, key: str, problem: str) -> None:
+    def __init__(self, key: str, problem: str, *, section: str = SECTION) -> None:
         self.key = key
-        super().__init__(f"[{SECTION}] {key}: {problem}")
+        self.problem = problem
+        self.section = section
+        super().__init__(f"[{section}] {key}: {problem}")
 
 
 @dataclass(frozen=True)
 class AuthSettings:
+    name: str
+    display_name: str
     idp: str
     issuer: str
     client_id: str
@@ -57,8 +64,10 @@ def default_values() -> dict[str, str]:
     return {key: str(option["default"] or "") for key, option in AUTH_MANAGER_CONFIG["options"].items()}
 
 
-def parse_settings(raw: Mapping[str, str]) -> AuthSettings:
+def parse_settings(raw: Mapping[str, str], *, name: str = DEFAULT_NAME) -> AuthSettings:
     """Validate raw option strings (defaults already applied) into ``AuthSettings``."""
+    if name != DEFAULT_NAME and raw.get("providers"):
+        raise SettingsError("providers", f"belongs in [{SECTION}], not in the section of provider {name!r}")
     unknown = sorted(set(raw) - KNOWN_KEYS)
     if unknown:
         raise SettingsError(
@@ -93,6 +102,8 @@ def parse_settings(raw: Mapping[str, str]) -> AuthSettings:
         _check_entra(values["tenant_id"], values["cloud"] or "public", allowed_tenants)
 
     return AuthSettings(
+        name=name,
+        display_name=values["display_name"] or name,
         idp=idp,
         issuer=issuer,
         client_id=client_id,
@@ -207,10 +218,46 @@ def check_https_url(key: str, url: str) -> None:
     raise SettingsError(key, f"expected an https:// URL, got {url!r}")
 
 
+def parse_provider_names(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip().lower() for n in text.split(",") if n.strip())
+    bad = [n for n in names if not _PROVIDER_NAME.match(n) or n == DEFAULT_NAME]
+    if bad:
+        raise SettingsError(
+            "providers", f"names must be lower-case letters, digits, - or _ (and not 'default'); got {bad[0]!r}"
+        )
+    if len(set(names)) != len(names):
+        raise SettingsError("providers", "lists a name twice")
+    return names
+
+
+def load_all_settings() -> dict[str, AuthSettings]:
+    """Every configured provider by name, in configured order (one, named 'default', unless ``providers``)."""
+    main = _read_section(SECTION)
+    names = parse_provider_names(main.pop("providers", ""))
+    if not names:
+        return {DEFAULT_NAME: parse_settings(main)}
+    providers: dict[str, AuthSettings] = {}
+    for name in names:
+        section = f"{SECTION}_{name}"
+        try:
+            providers[name] = parse_settings(_read_section(section), name=name)
+        except SettingsError as err:
+            raise SettingsError(err.key, err.problem, section=section) from None
+    return providers
+
+
 def load_settings() -> AuthSettings:
-    """Read the section from Airflow's configuration (airflow.cfg and AIRFLOW__IDENTITY_AUTH_MANAGER__*)."""
+    """The first (usually the only) configured provider."""
+    return next(iter(load_all_settings().values()))
+
+
+def _read_section(section: str) -> dict[str, str]:
+    """Keys from airflow.cfg and from AIRFLOW__<SECTION>__<KEY> (getsection misses env-only sections)."""
     from airflow.configuration import conf
 
-    section = conf.getsection(SECTION) or {}
-    raw = {str(key): "" if value is None else str(value) for key, value in section.items()}
-    return parse_settings(raw)
+    values = {str(k): str(v) for k, v in (conf.getsection(section) or {}).items() if v is not None}
+    for key in KNOWN_KEYS - set(values):
+        value = conf.get(section, key, fallback=None)
+        if value is not None:
+            values[key] = str(value)
+    return values

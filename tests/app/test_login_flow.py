@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import jwt as pyjwt
 import pytest
 
+from airflow_identity_provider.auth.idp.oidc import IdpUnavailable
 from tests.app.conftest import BASE, start_login
 
 
@@ -88,9 +89,7 @@ def test_default_role_applies_to_unmapped_user(make_client, stub_op) -> None:
 def test_malformed_group_claim_is_refused_even_with_default_role(make_client, stub_op) -> None:
     client, _ = make_client(default_role="Viewer")
     params = start_login(client)
-    stub_op.respond_with_id_token(
-        stub_op.sign(stub_op.claims(nonce=params["nonce"], groups={"admins": True}))
-    )
+    stub_op.respond_with_id_token(stub_op.sign(stub_op.claims(nonce=params["nonce"], groups={"admins": True})))
     response = client.get("/auth/callback", params={"code": "c", "state": params["state"]})
     assert response.status_code == 403
     assert "malformed_groups_claim" in response.text
@@ -169,13 +168,33 @@ def test_unreachable_idp_gives_503_page_naming_it(make_client, stub_op) -> None:
     assert "http://127.0.0.1:9/.well-known/openid-configuration" in response.text
 
 
-def test_logout_clears_cookie_at_cookie_path_and_root(make_client) -> None:
+def test_logout_clears_cookie_and_ends_idp_session(make_client, stub_op) -> None:
     client, _ = make_client()
+    params = start_login(client)
+    id_token = stub_op.sign(stub_op.claims(nonce=params["nonce"]))
+    stub_op.respond_with_id_token(id_token)
+    assert client.get("/auth/callback", params={"code": "c", "state": params["state"]}).status_code == 303
     response = client.get("/auth/logout")
-    assert response.status_code == 200
+    assert response.status_code == 302
+    location = urlsplit(response.headers["location"])
+    query = parse_qs(location.query)
+    assert f"{location.scheme}://{location.netloc}{location.path}" == f"{stub_op.issuer}/logout"
+    assert query["id_token_hint"] == [id_token]
+    assert query["post_logout_redirect_uri"] == [f"{BASE}/auth/logged-out"]
     cleared = [h for h in response.headers.get_list("set-cookie") if h.startswith("_token=")]
     assert cleared and all("Max-Age=0" in h for h in cleared)
     assert any("Path=/" in h for h in cleared)
+    assert client.get("/auth/logged-out").status_code == 200
+
+
+def test_logout_without_idp_session_support_shows_page(make_client, stub_op, monkeypatch) -> None:
+    client, manager = make_client()
+    monkeypatch.setattr(
+        type(manager.provider), "metadata", lambda self: (_ for _ in ()).throw(IdpUnavailable("u", "down"))
+    )
+    response = client.get("/auth/logout")
+    assert response.status_code == 200 and "Signed out" in response.text
+    assert any(h.startswith("_token=") for h in response.headers.get_list("set-cookie"))
 
 
 def test_warm_login_makes_one_idp_call(make_client, stub_op) -> None:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from dev.airflow_server import ApiServer, airflow_env, free_port, migrate, start_api_server, start_component
-from dev.idp.local_idp import GROUPS_SCOPES, LocalIdp, login_through_idp, start_local_idp
+from dev.idp.local_idp import GROUPS_SCOPES, LocalIdp, login_through_idp, logout_through_idp, start_local_idp
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     home = tmp_path_factory.mktemp("airflow_home")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    idp = start_local_idp(redirect_uris=[f"{base}/auth/callback"], post_logout_uris=[f"{base}/auth/logout"])
+    idp = start_local_idp(redirect_uris=[f"{base}/auth/callback"], post_logout_uris=[f"{base}/auth/logged-out"])
     try:
         env = airflow_env(
             home,
@@ -123,16 +123,37 @@ def test_unsafe_next_is_refused(deployment: Deployment) -> None:
         assert ours.status_code == 400
 
 
-def test_logout_revokes_the_token(deployment: Deployment) -> None:
-    browser, _callback = sign_in(deployment, "dave")
+def test_logout_revokes_the_token_and_ends_the_idp_session(deployment: Deployment) -> None:
+    browser, _ = sign_in(deployment, "dave")
     token = browser.cookies["_token"]
     assert browser.get(f"{deployment.url}/api/v2/variables").status_code == 200
-    logout = browser.get(f"{deployment.url}/api/v2/auth/logout", follow_redirects=True)
-    assert logout.status_code == 200 and "Signed out" in logout.text
+    core = browser.get(f"{deployment.url}/api/v2/auth/logout")
+    assert core.status_code == 307 and core.headers["location"] == "/auth/logout"
+    ours = browser.get(f"{deployment.url}/auth/logout")
+    assert ours.status_code == 302
+    end_session = ours.headers["location"]
+    assert end_session.startswith(deployment.idp.end_session_endpoint) and "id_token_hint=" in end_session
     assert not browser.cookies.get("_token")
+    back = logout_through_idp(browser, end_session)
+    assert back.headers["location"] == f"{deployment.url}/auth/logged-out"
+    assert "Signed out" in browser.get(back.headers["location"]).text
+    # The Airflow token was revoked by the core logout route, the IdP session by end_session.
     reused = httpx.get(f"{deployment.url}/api/v2/variables", headers={"Authorization": f"Bearer {token}"})
     assert reused.status_code in (401, 403)
     assert browser.get(f"{deployment.url}/api/v2/dags").status_code == 401
+    core = browser.get(f"{deployment.url}/api/v2/auth/login")
+    again = browser.get(f"{deployment.url}{core.headers['location']}")
+    prompt = browser.get(again.headers["location"])
+    assert prompt.status_code in (302, 303) and "/interaction/" in prompt.headers["location"]
+
+
+def test_signing_key_rotation_mid_run(deployment: Deployment) -> None:
+    _browser, callback = sign_in(deployment, "alice")
+    assert callback.status_code == 303
+    new_kid = deployment.idp.rotate_keys(drop_old=True)
+    _browser, callback = sign_in(deployment, "alice")
+    assert callback.status_code == 303, callback.text  # unknown kid -> keys refetched
+    assert new_kid
 
 
 @pytest.mark.parametrize(

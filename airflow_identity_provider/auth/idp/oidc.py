@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import httpx
 from joserfc import jwt
-from joserfc.errors import JoseError
+from joserfc.errors import InvalidPayloadError, JoseError
 from joserfc.jwk import Key, KeySet
 
 from airflow_identity_provider.auth.claims import Identity, extract_groups, identity_from_claims
@@ -173,6 +173,8 @@ class OidcProvider:
             if self.settings.client_secret:
                 form["client_secret"] = self.settings.client_secret
         response = self._request("POST", meta.token_endpoint, data=form, auth=auth)
+        if response.status_code >= 500:
+            raise IdpUnavailable(meta.token_endpoint, f"HTTP {response.status_code}")
         body = _json_body(response, meta.token_endpoint)
         if response.status_code >= 400 or "error" in body:
             error = str(body.get("error", f"HTTP {response.status_code}"))
@@ -190,6 +192,8 @@ class OidcProvider:
         key = self._signing_key(header.get("kid"), alg)
         try:
             token = jwt.decode(id_token, key, algorithms=[alg])
+        except InvalidPayloadError:
+            raise TokenRejected("malformed_token", "The ID token's payload is not a JSON object.") from None
         except JoseError as err:
             raise TokenRejected(
                 "bad_signature", f"The ID token's signature does not verify with the provider's key ({err.error})."
@@ -210,11 +214,12 @@ class OidcProvider:
         )
         return claims
 
-    def sign_in(self, *, code: str, redirect_uri: str, login: LoginState) -> Identity:
-        """Code -> tokens -> validated ID token -> who the user is (groups included)."""
+    def sign_in(self, *, code: str, redirect_uri: str, login: LoginState) -> tuple[Identity, str]:
+        """Code -> tokens -> validated ID token -> who the user is (groups included), and the ID token."""
         tokens = self.exchange_code(code=code, redirect_uri=redirect_uri, code_verifier=login.code_verifier)
-        claims = self.validate_id_token(tokens["id_token"], nonce=login.nonce)
-        return self.identity(claims, access_token=tokens.get("access_token"))
+        id_token: str = tokens["id_token"]
+        claims = self.validate_id_token(id_token, nonce=login.nonce)
+        return self.identity(claims, access_token=tokens.get("access_token")), id_token
 
     # --- what differs between providers (overridden in entra.py and jumpcloud.py) -----------------
 

@@ -1,0 +1,619 @@
+"""Connection extras of type ``azure_resource_manager`` -> a frozen, validated :class:`ArmConnectionSettings`.
+
+Pure: no Airflow and no azure SDK imports, so it is cheap to import and trivially testable.
+
+The rules follow the project's "fail closed" principle. The existing Azure provider silently drops
+``managed_identity_client_id`` unless a tenant is also set, and then runs as whatever identity the
+machine defaults to (apache/airflow#35051, azure-sdk-for-net#34436: a read-only identity silently ran
+read/write). Here a connection names exactly one identity, and anything given that the chosen
+``auth_type`` would not use is refused with a message naming the key and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal, Protocol
+
+from airflow_identity_provider.clouds import CLOUDS, CUSTOM, Cloud, CloudConfigError, custom_cloud, get_cloud
+
+__all__ = [
+    "CONN_TYPE",
+    "DEFAULT_POLLING_INTERVAL",
+    "KNOWN_EXTRAS",
+    "LEGACY_PREFIX",
+    "ArmConnectionSettings",
+    "AuthType",
+    "ConnectionConfigError",
+    "ManagedIdentityId",
+    "normalize_scope",
+    "parse_allowed_scopes",
+    "parse_connection_settings",
+    "settings_from_connection",
+]
+
+CONN_TYPE = "azure_resource_manager"
+# Airflow 2 stored custom form fields as extra__<conn_type>__<name>; old connections still carry them.
+LEGACY_PREFIX = f"extra__{CONN_TYPE}__"
+DEFAULT_POLLING_INTERVAL = 10.0
+
+
+class AuthType(str, Enum):
+    MANAGED_IDENTITY = "managed_identity"
+    WORKLOAD_IDENTITY = "workload_identity"
+    CLIENT_SECRET = "client_secret"
+    CERTIFICATE = "certificate"
+    DEFAULT = "default"
+
+
+# What an auth_type defaults to when the extra is absent: the same default the UI form shows
+# (get_provider_info conn-fields). Safe because stray credentials are refused below, not ignored.
+DEFAULT_AUTH_TYPE = AuthType.MANAGED_IDENTITY
+
+KNOWN_EXTRAS: frozenset[str] = frozenset(
+    {
+        "auth_type",
+        "tenant_id",
+        "subscription_id",
+        "client_id",
+        "managed_identity_client_id",
+        "managed_identity_object_id",
+        "managed_identity_resource_id",
+        "certificate_path",
+        "certificate_data",
+        "federated_token_file",
+        "cloud",
+        "authority",
+        "resource_manager_url",
+        "credential_scope",
+        "allowed_scopes",
+        "disable_instance_discovery",
+        "connection_verify",
+        "polling_interval",
+    }
+)
+
+# Names people bring from the Azure provider's ``azure`` connection type; suggested in the error.
+_ALIASES = {
+    "tenantid": "tenant_id",
+    "subscriptionid": "subscription_id",
+    "cloud_environment": "cloud",
+    "workload_identity_tenant_id": "tenant_id",
+    "key_path": "certificate_path",
+    "scopes": "allowed_scopes",
+    "verify": "connection_verify",
+}
+
+_MI_KEYS: dict[str, Literal["client_id", "object_id", "resource_id"]] = {
+    "managed_identity_client_id": "client_id",
+    "managed_identity_object_id": "object_id",
+    "managed_identity_resource_id": "resource_id",
+}
+_CUSTOM_CLOUD_KEYS = ("authority", "resource_manager_url", "credential_scope")
+# custom_cloud() argument -> the extra it came from.
+_CLOUD_FIELD_TO_EXTRA = {
+    "authority": "authority",
+    "arm_endpoint": "resource_manager_url",
+    "credential_scope": "credential_scope",
+}
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,253}$")
+_MULTI_TENANT_NAMES = frozenset({"common", "organizations", "consumers"})
+_MI_RESOURCE_ID = re.compile(
+    r"^/subscriptions/[^/\s]+/resourcegroups/[^/\s]+/providers/microsoft\.managedidentity/"
+    r"userassignedidentities/[^/\s]+$",
+    re.IGNORECASE,
+)
+_RG_NAME = re.compile(r"^[-\w.()]{1,90}$")
+_MG_NAME = re.compile(r"^[-\w.()]{1,90}$")
+_NAMESPACE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9]+)+$")
+_NAME_SEGMENT = re.compile(r"^[^\s/?#%&\\]+$")
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+class ConnectionConfigError(ValueError):
+    """A connection cannot be used as configured. The message names the connection, the key and the fix."""
+
+    def __init__(self, conn_id: str, key: str, problem: str, fix: str) -> None:
+        self.conn_id = conn_id
+        self.key = key
+        label = key if key in ("login", "password", "extra", "conn_type") else f"extra {key!r}"
+        super().__init__(f"Azure Resource Manager connection {conn_id!r}: {label} {problem}. {fix}")
+
+
+@dataclass(frozen=True)
+class ManagedIdentityId:
+    """One user-assigned managed identity, named by exactly one of its three ids."""
+
+    kind: Literal["client_id", "object_id", "resource_id"]
+    value: str
+
+
+@dataclass(frozen=True)
+class ArmConnectionSettings:
+    """Everything a hook needs to authenticate as one identity in one cloud. Secrets stay out of repr."""
+
+    conn_id: str
+    auth_type: AuthType
+    cloud: Cloud
+    tenant_id: str | None = None
+    subscription_id: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    managed_identity: ManagedIdentityId | None = None
+    certificate_path: str | None = None
+    certificate_data: str | None = field(default=None, repr=False)
+    certificate_password: str | None = field(default=None, repr=False)
+    federated_token_file: str | None = None
+    allowed_scopes: tuple[str, ...] = ()
+    disable_instance_discovery: bool = False
+    connection_verify: str | None = None
+    polling_interval: float = DEFAULT_POLLING_INTERVAL
+
+    def require_subscription_id(self) -> str:
+        """The subscription, or a ConnectionConfigError: every ARM client here is subscription-bound."""
+        if not self.subscription_id:
+            raise ConnectionConfigError(
+                self.conn_id,
+                "subscription_id",
+                "is not set",
+                "Set it to the subscription (GUID) the hook works in.",
+            )
+        return self.subscription_id
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values to register with Airflow's secrets masker."""
+        values = (self.client_secret, self.certificate_data, self.certificate_password)
+        return tuple(v for v in values if v)
+
+
+class _ConnectionLike(Protocol):
+    """The parts of ``airflow.sdk.Connection`` used here (duck-typed to keep this module Airflow-free)."""
+
+    conn_id: str
+    conn_type: str | None
+    login: str | None
+    password: str | None
+    extra: str | None
+
+
+def settings_from_connection(conn: _ConnectionLike) -> ArmConnectionSettings:
+    """Validate an Airflow connection object.
+
+    Reads ``conn.extra`` itself rather than ``extra_dejson``: Airflow logs and returns ``{}`` for
+    malformed JSON, which would silently turn a broken service-principal connection into the default
+    managed identity.
+    """
+    conn_id = conn.conn_id
+    if conn.conn_type and conn.conn_type != CONN_TYPE:
+        raise ConnectionConfigError(
+            conn_id,
+            "conn_type",
+            f"is {conn.conn_type!r}",
+            f"This hook reads connections of type {CONN_TYPE!r}; create one of that type.",
+        )
+    extras: Any = {}
+    if conn.extra:
+        try:
+            extras = json.loads(conn.extra)
+        except ValueError:
+            raise ConnectionConfigError(
+                conn_id, "extra", "is not valid JSON", "Fix the JSON object in the connection's Extra field."
+            ) from None
+    if not isinstance(extras, dict):
+        raise ConnectionConfigError(
+            conn_id, "extra", f"is a JSON {type(extras).__name__}", "Extra must be a JSON object."
+        )
+    return parse_connection_settings(conn_id, extras, login=conn.login, password=conn.password)
+
+
+def parse_connection_settings(
+    conn_id: str,
+    extras: Mapping[str, Any],
+    *,
+    login: str | None = None,
+    password: str | None = None,
+) -> ArmConnectionSettings:
+    """Validate connection extras plus login/password into settings; raises :class:`ConnectionConfigError`."""
+    p = _Parser(conn_id, _normalize_extras(conn_id, extras))
+    auth_type = p.auth_type()
+    cloud = p.cloud()
+    login = _blank_to_none(login)
+    password = password if password else None  # a password may legitimately contain only spaces
+
+    managed_identity = p.managed_identity_id()
+    if managed_identity is not None and auth_type is not AuthType.MANAGED_IDENTITY:
+        raise p.error(
+            f"managed_identity_{managed_identity.kind}",
+            f"is set but auth_type is {auth_type.value!r}",
+            "A managed-identity id only selects an identity for auth_type managed_identity; "
+            "remove it or set auth_type to managed_identity.",
+        )
+
+    settings = ArmConnectionSettings(
+        conn_id=conn_id,
+        auth_type=auth_type,
+        cloud=cloud,
+        tenant_id=p.tenant_id(),
+        subscription_id=p.guid("subscription_id", "subscription id"),
+        client_id=p.client_id(login),
+        client_secret=password if auth_type is AuthType.CLIENT_SECRET else None,
+        managed_identity=managed_identity,
+        certificate_path=p.string("certificate_path"),
+        certificate_data=p.certificate_data(),
+        certificate_password=password if auth_type is AuthType.CERTIFICATE else None,
+        federated_token_file=p.string("federated_token_file"),
+        allowed_scopes=p.allowed_scopes(),
+        disable_instance_discovery=p.boolean("disable_instance_discovery"),
+        connection_verify=p.string("connection_verify"),
+        polling_interval=p.polling_interval(),
+    )
+    _check_auth_requirements(p, settings, login=login, password=password)
+    return settings
+
+
+def _check_auth_requirements(p: _Parser, s: ArmConnectionSettings, *, login: str | None, password: str | None) -> None:
+    """Per auth_type: what must be present, and what must not be (it would be silently unused)."""
+    auth = s.auth_type
+    needs_tenant = auth in (AuthType.CLIENT_SECRET, AuthType.CERTIFICATE, AuthType.WORKLOAD_IDENTITY)
+    needs_client = needs_tenant
+
+    if needs_tenant and not s.tenant_id:
+        raise p.error(
+            "tenant_id",
+            f"is required for auth_type {auth.value!r}",
+            "Set it to the directory (tenant) id of the app registration.",
+        )
+    if auth is AuthType.DEFAULT and s.tenant_id:
+        raise p.error(
+            "tenant_id",
+            "is set but auth_type is 'default'",
+            "DefaultAzureCredential takes its tenant from AZURE_TENANT_ID; remove tenant_id or choose an "
+            "explicit auth_type (client_secret, certificate, workload_identity).",
+        )
+    if needs_client and not s.client_id:
+        raise p.error(
+            "client_id",
+            f"is missing for auth_type {auth.value!r}",
+            "Put the application (client) id in the connection's login (or the client_id extra).",
+        )
+    if not needs_client and s.client_id:
+        key = "login" if login else "client_id"
+        hint = (
+            "For a user-assigned managed identity use managed_identity_client_id instead."
+            if auth is AuthType.MANAGED_IDENTITY
+            else "auth_type 'default' takes the client id from the environment; remove it."
+        )
+        raise p.error(key, f"is set but auth_type {auth.value!r} does not use a client id", hint)
+
+    if password and auth not in (AuthType.CLIENT_SECRET, AuthType.CERTIFICATE):
+        raise p.error(
+            "password",
+            f"is set but auth_type {auth.value!r} does not use it",
+            "Remove the password, or set auth_type to client_secret (password = secret) or certificate "
+            "(password = certificate password).",
+        )
+    if auth is AuthType.CLIENT_SECRET and not password:
+        raise p.error(
+            "password",
+            "is empty but auth_type is 'client_secret'",
+            "Put the client secret in the connection's password.",
+        )
+
+    if auth is AuthType.CERTIFICATE:
+        if s.certificate_path and s.certificate_data:
+            raise p.error(
+                "certificate_data",
+                "is set together with certificate_path",
+                "Give the certificate once: either certificate_path or certificate_data.",
+            )
+        if not (s.certificate_path or s.certificate_data):
+            raise p.error(
+                "certificate_path",
+                "is missing for auth_type 'certificate'",
+                "Set certificate_path (a PEM file with key and certificate) or certificate_data (the PEM).",
+            )
+    else:
+        for key in ("certificate_path", "certificate_data"):
+            if p.present(key):
+                raise p.error(
+                    key, f"is set but auth_type is {auth.value!r}", "Remove it or set auth_type to certificate."
+                )
+
+    if auth is not AuthType.WORKLOAD_IDENTITY and s.federated_token_file:
+        raise p.error(
+            "federated_token_file",
+            f"is set but auth_type is {auth.value!r}",
+            "Remove it or set auth_type to workload_identity.",
+        )
+
+
+def _normalize_extras(conn_id: str, extras: Mapping[str, Any]) -> dict[str, Any]:
+    """Strip the legacy prefix, drop empty values, refuse unknown keys (typos must not be ignored)."""
+    out: dict[str, Any] = {}
+    for raw_key, value in extras.items():
+        key = str(raw_key)
+        if key.startswith(LEGACY_PREFIX):
+            key = key[len(LEGACY_PREFIX) :]
+        if key not in KNOWN_EXTRAS:
+            suggestion = _ALIASES.get(key.lower()) or next(
+                iter(difflib.get_close_matches(key, sorted(KNOWN_EXTRAS), n=1)), None
+            )
+            fix = f"Did you mean {suggestion!r}?" if suggestion else "Remove it."
+            raise ConnectionConfigError(
+                conn_id,
+                key,
+                "is not a setting of this connection type",
+                f"{fix} Known extras: " + ", ".join(sorted(KNOWN_EXTRAS)) + ".",
+            )
+        if _is_blank(value):
+            continue  # the UI form stores empty fields as "" or null
+        if key in out and out[key] != value:
+            raise ConnectionConfigError(
+                conn_id,
+                key,
+                f"is given twice with different values (with and without the {LEGACY_PREFIX!r} prefix)",
+                "Keep one of them.",
+            )
+        out[key] = value
+    return out
+
+
+class _Parser:
+    """Typed accessors over normalized extras; each raises ConnectionConfigError naming its key."""
+
+    def __init__(self, conn_id: str, extras: dict[str, Any]) -> None:
+        self.conn_id = conn_id
+        self.extras = extras
+
+    def error(self, key: str, problem: str, fix: str) -> ConnectionConfigError:
+        return ConnectionConfigError(self.conn_id, key, problem, fix)
+
+    def present(self, key: str) -> bool:
+        return key in self.extras
+
+    def string(self, key: str) -> str | None:
+        value = self.extras.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self.error(key, f"must be a string, got {type(value).__name__}", "Quote the value.")
+        return value.strip()
+
+    def boolean(self, key: str) -> bool:
+        value = self.extras.get(key)
+        if value is None:
+            return False
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise self.error(key, f"is {value!r}", "Use true or false.")
+
+    def guid(self, key: str, what: str) -> str | None:
+        value = self.string(key)
+        if value is None:
+            return None
+        if not _GUID.match(value):
+            raise self.error(key, f"is {value!r}, not a GUID", f"Set it to the {what} (a GUID).")
+        return value.lower()
+
+    def auth_type(self) -> AuthType:
+        value = self.string("auth_type")
+        if value is None:
+            return DEFAULT_AUTH_TYPE
+        try:
+            return AuthType(value.lower())
+        except ValueError:
+            choices = ", ".join(a.value for a in AuthType)
+            raise self.error("auth_type", f"is {value!r}", f"Set it to one of: {choices}.") from None
+
+    def cloud(self) -> Cloud:
+        name = (self.string("cloud") or "public").lower()
+        custom_keys = [k for k in _CUSTOM_CLOUD_KEYS if self.present(k)]
+        if name != CUSTOM:
+            if custom_keys:
+                raise self.error(
+                    custom_keys[0],
+                    f"is set but cloud is {name!r}",
+                    "Set cloud to 'custom' to use your own authority and ARM endpoint, or remove it.",
+                )
+            try:
+                return get_cloud(name)
+            except ValueError:
+                choices = ", ".join([*CLOUDS, CUSTOM])
+                raise self.error("cloud", f"is {name!r}", f"Set it to one of: {choices}.") from None
+        for key in ("authority", "resource_manager_url"):
+            if not self.present(key):
+                raise self.error(key, "is required when cloud is 'custom'", "Set it to an https:// URL.")
+        try:
+            return custom_cloud(
+                authority=self.string("authority") or "",
+                arm_endpoint=self.string("resource_manager_url") or "",
+                credential_scope=self.string("credential_scope"),
+            )
+        except CloudConfigError as err:
+            key = _CLOUD_FIELD_TO_EXTRA.get(err.field, err.field)
+            raise self.error(key, f"is invalid ({err})", "Use https://host[:port] (no http, no path).") from None
+
+    def tenant_id(self) -> str | None:
+        value = self.string("tenant_id")
+        if value is None:
+            return None
+        if value.lower() in _MULTI_TENANT_NAMES:
+            raise self.error(
+                "tenant_id",
+                f"is {value!r}",
+                "An app or identity authenticates in one directory: set the tenant GUID or domain.",
+            )
+        if _GUID.match(value):
+            return value.lower()
+        if not _TENANT_NAME.match(value):
+            raise self.error("tenant_id", f"is {value!r}", "Set the directory (tenant) GUID or its domain name.")
+        return value
+
+    def client_id(self, login: str | None) -> str | None:
+        extra = self.guid("client_id", "application (client) id")
+        if login is not None and not _GUID.match(login):
+            raise self.error("login", f"is {login!r}, not a GUID", "Put the application (client) id (a GUID) in login.")
+        login_id = login.lower() if login else None
+        if extra and login_id and extra != login_id:
+            raise self.error(
+                "client_id",
+                "differs from the connection login",
+                "Give the client id once: in login or in the client_id extra.",
+            )
+        return extra or login_id
+
+    def managed_identity_id(self) -> ManagedIdentityId | None:
+        given = [key for key in _MI_KEYS if self.present(key)]
+        if len(given) > 1:
+            raise self.error(
+                given[1],
+                f"is set together with {given[0]!r}",
+                "Name the managed identity by exactly one id (client id, object id or resource id).",
+            )
+        if not given:
+            return None
+        key = given[0]
+        kind = _MI_KEYS[key]
+        if kind == "resource_id":
+            value = self.string(key) or ""
+            if not _MI_RESOURCE_ID.match(value):
+                raise self.error(
+                    key,
+                    f"is {value!r}",
+                    "Use the identity's ARM id: /subscriptions/<id>/resourceGroups/<rg>/providers/"
+                    "Microsoft.ManagedIdentity/userAssignedIdentities/<name>.",
+                )
+            return ManagedIdentityId(kind, value)
+        return ManagedIdentityId(kind, self.guid(key, f"managed identity's {kind.replace('_', ' ')}") or "")
+
+    def certificate_data(self) -> str | None:
+        value = self.string("certificate_data")
+        if value is None:
+            return None
+        # Connections made from a URI or a shell often carry the PEM with literal "\n".
+        value = value.replace("\\n", "\n")
+        if "-----BEGIN" not in value:
+            raise self.error(
+                "certificate_data",
+                "is not PEM",
+                "Paste the PEM text (private key and certificate, '-----BEGIN ...' blocks).",
+            )
+        return value
+
+    def allowed_scopes(self) -> tuple[str, ...]:
+        if not self.present("allowed_scopes"):
+            return ()
+        try:
+            return parse_allowed_scopes(self.extras["allowed_scopes"])
+        except ValueError as err:
+            raise self.error(
+                "allowed_scopes",
+                f"is invalid: {err}",
+                "Give a JSON list or comma-separated ARM scopes such as "
+                "/subscriptions/<id>/resourceGroups/<rg> or /providers/Microsoft.Management/"
+                "managementGroups/<id>.",
+            ) from None
+
+    def polling_interval(self) -> float:
+        value = self.extras.get("polling_interval")
+        if value is None:
+            return DEFAULT_POLLING_INTERVAL
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if isinstance(value, bool) or not 0 < number <= 3600:
+            raise self.error("polling_interval", f"is {value!r}", "Set the seconds between LRO polls (0 < n <= 3600).")
+        return number
+
+
+def parse_allowed_scopes(value: Any) -> tuple[str, ...]:
+    """A JSON list string, a real list, or a comma-separated string -> normalized, de-duplicated scopes."""
+    items: Any
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                items = json.loads(text)
+            except ValueError:
+                raise ValueError("not a valid JSON list") from None
+        else:
+            items = [part for part in text.split(",") if part.strip()]
+    else:
+        items = value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        raise ValueError("expected a list of strings")
+    scopes: list[str] = []
+    for item in items:
+        scope = normalize_scope(item)
+        if scope not in scopes:
+            scopes.append(scope)
+    return tuple(scopes)
+
+
+def normalize_scope(scope: str) -> str:
+    """Check one ARM scope and return its canonical spelling.
+
+    Accepted: ``/``; ``/subscriptions/<guid>[/resourceGroups/<rg>][/providers/<ns>/<type>/<name>...]``;
+    ``/providers/Microsoft.Management/managementGroups/<id>``. Fixed segments get their canonical case
+    and the subscription GUID is lower-cased (ARM ids are case-insensitive); names keep their case.
+    """
+    text = scope.strip()
+    if text == "/":
+        return "/"
+    if not text.startswith("/"):
+        raise ValueError(f"{scope!r} does not start with '/'")
+    segments = text.rstrip("/").split("/")[1:]
+    if any(not s for s in segments):
+        raise ValueError(f"{scope!r} has an empty segment ('//')")
+    head = segments[0].lower()
+    if head == "subscriptions":
+        return _normalize_subscription_scope(scope, segments)
+    if head == "providers":
+        if (
+            len(segments) == 4
+            and segments[1].lower() == "microsoft.management"
+            and segments[2].lower() == "managementgroups"
+            and _MG_NAME.match(segments[3])
+        ):
+            return f"/providers/Microsoft.Management/managementGroups/{segments[3]}"
+        raise ValueError(f"{scope!r} is not /providers/Microsoft.Management/managementGroups/<id>")
+    raise ValueError(f"{scope!r} must start with /subscriptions/<id> or /providers/Microsoft.Management/...")
+
+
+def _normalize_subscription_scope(scope: str, segments: list[str]) -> str:
+    if len(segments) < 2 or not _GUID.match(segments[1]):
+        raise ValueError(f"{scope!r}: the subscription id must be a GUID")
+    out = ["subscriptions", segments[1].lower()]
+    rest = segments[2:]
+    if rest and rest[0].lower() == "resourcegroups":
+        if len(rest) < 2 or not _RG_NAME.match(rest[1]) or rest[1].endswith("."):
+            raise ValueError(f"{scope!r}: invalid resource group name")
+        out += ["resourceGroups", rest[1]]
+        rest = rest[2:]
+    if rest:
+        # providers/<namespace>/<type>/<name>[/<type>/<name>...]
+        if rest[0].lower() != "providers" or len(rest) < 4 or (len(rest) - 2) % 2:
+            raise ValueError(f"{scope!r}: expected .../providers/<namespace>/<type>/<name>")
+        if not _NAMESPACE.match(rest[1]) or not all(_NAME_SEGMENT.match(s) for s in rest[2:]):
+            raise ValueError(f"{scope!r}: invalid resource provider segment")
+        out += ["providers", *rest[1:]]
+    return "/" + "/".join(out)
+
+
+def _is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or value == []
+
+
+def _blank_to_none(value: str | None) -> str | None:
+    return value.strip() if value and value.strip() else None

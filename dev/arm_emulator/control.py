@@ -1,0 +1,142 @@
+"""Control plane under ``/_emulator/…`` (JSON in, JSON out; never recorded)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from . import authorization
+from .state import InjectedError, State, Throttle
+from .web import Request, Response
+
+PREFIX = "/_emulator/"
+
+Handler = Callable[[State, dict[str, Any]], Any]
+
+
+def _reset(state: State, body: dict[str, Any]) -> None:
+    state.reset()
+
+
+def _throttle(state: State, body: dict[str, Any]) -> None:
+    state.throttles.append(
+        Throttle(
+            pattern=re.compile(str(body["path_regex"]), re.I),
+            remaining=int(body.get("times", 1)),
+            retry_after=int(body.get("retry_after", 1)),
+        )
+    )
+
+
+def _fail_request(state: State, body: dict[str, Any]) -> None:
+    method = body.get("method")
+    state.injected_errors.append(
+        InjectedError(
+            pattern=re.compile(str(body["path_regex"]), re.I),
+            method=str(method).upper() if method else None,
+            remaining=int(body.get("times", 1)),
+            status=int(body.get("status", 403)),
+            code=str(body.get("code", "AuthorizationFailed")),
+            message=str(body.get("message", "Injected failure.")),
+        )
+    )
+
+
+def _fail_deployment(state: State, body: dict[str, Any]) -> None:
+    state.failing_deployments[str(body["name"]).lower()] = (
+        str(body.get("code", "ResourceDeploymentFailure")),
+        str(body.get("message", "The resource operation completed with terminal provisioning state 'Failed'.")),
+    )
+
+
+def _deployment_duration(state: State, body: dict[str, Any]) -> None:
+    polls = int(body["polls"])
+    if polls < 0:
+        raise ValueError("polls must be >= 0")
+    state.deployment_polls = polls
+
+
+def _permissions(state: State, body: dict[str, Any]) -> None:
+    state.permissions[authorization.norm(str(body["scope"]))] = authorization.normalize_permissions(
+        list(body["entries"])
+    )
+
+
+def _role_assignments(state: State, body: dict[str, Any]) -> list[dict[str, Any]]:
+    entries = [authorization.normalize_role_assignment(state, e) for e in body["entries"]]
+    state.role_assignments = entries
+    return entries
+
+
+def _deny_assignments(state: State, body: dict[str, Any]) -> list[dict[str, Any]]:
+    entries = [authorization.normalize_deny_assignment(e) for e in body["entries"]]
+    state.deny_assignments = entries
+    return entries
+
+
+def _role_definition(state: State, body: dict[str, Any]) -> dict[str, Any]:
+    definition = authorization.normalize_role_definition(dict(body["definition"]))
+    state.custom_role_definitions[definition["name"].lower()] = definition
+    return definition
+
+
+def _what_if_changes(state: State, body: dict[str, Any]) -> None:
+    state.what_if_changes[str(body["name"]).lower()] = list(body["changes"])
+
+
+def _async_base(state: State, body: dict[str, Any]) -> None:
+    base = body.get("base_url")
+    state.async_base = str(base).rstrip("/") if base else None
+
+
+def _ratelimit(state: State, body: dict[str, Any]) -> None:
+    state.ratelimit_remaining = int(body["n"])
+
+
+def _requests(state: State, body: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(state.requests)
+
+
+HANDLERS: dict[str, Handler] = {
+    "reset": _reset,
+    "throttle": _throttle,
+    "fail-request": _fail_request,
+    "fail-deployment": _fail_deployment,
+    "deployment-duration": _deployment_duration,
+    "permissions": _permissions,
+    "role-assignments": _role_assignments,
+    "deny-assignments": _deny_assignments,
+    "role-definitions": _role_definition,
+    "what-if-changes": _what_if_changes,
+    "async-base": _async_base,
+    "ratelimit-remaining": _ratelimit,
+}
+
+
+def handle(state: State, req: Request) -> Response:
+    name = req.path[len(PREFIX) :].strip("/").lower()
+    if req.method == "GET" and name == "health":
+        return Response(200, {"ok": True})
+    if req.method == "GET" and name == "requests":
+        return Response(200, {"requests": _requests(state, {})})
+    handler = HANDLERS.get(name)
+    if handler is None or req.method not in ("POST", "PUT"):
+        return Response(
+            404,
+            {
+                "error": {
+                    "code": "UnknownControlEndpoint",
+                    "message": f"{req.method} {req.path} is not a control endpoint. "
+                    f"Known: {sorted(HANDLERS)} (POST), health, requests (GET).",
+                }
+            },
+        )
+    try:
+        body = req.json() or {}
+        if not isinstance(body, dict):
+            raise ValueError("the body must be a JSON object")
+        result = handler(state, body)
+    except (KeyError, ValueError, TypeError, re.error) as exc:
+        return Response(400, {"error": {"code": "BadControlRequest", "message": f"{type(exc).__name__}: {exc}"}})
+    return Response(200, {"ok": True, "result": result})

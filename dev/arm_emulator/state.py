@@ -1,0 +1,156 @@
+"""In-memory state of one emulator process (guarded by a single lock)."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_RATELIMIT_REMAINING = 11999
+DEFAULT_PERMISSIONS: list[dict[str, Any]] = [
+    {
+        "actions": ["*"],
+        "notActions": ["Microsoft.Authorization/*/Write", "Microsoft.Authorization/*/Delete"],
+        "dataActions": [],
+        "notDataActions": [],
+    }
+]
+
+
+@dataclass
+class Throttle:
+    pattern: re.Pattern[str]
+    remaining: int
+    retry_after: int
+
+
+@dataclass
+class InjectedError:
+    pattern: re.Pattern[str]
+    method: str | None
+    remaining: int
+    status: int
+    code: str
+    message: str
+
+
+@dataclass
+class ResourceGroup:
+    subscription: str
+    name: str
+    location: str
+    tags: dict[str, str]
+    managed_by: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"/subscriptions/{self.subscription}/resourceGroups/{self.name}"
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "type": "Microsoft.Resources/resourceGroups",
+            "location": self.location,
+            "tags": dict(self.tags),
+            "properties": {"provisioningState": "Succeeded"},
+        }
+        if self.managed_by:
+            body["managedBy"] = self.managed_by
+        return body
+
+
+TERMINAL_STATES = frozenset({"Succeeded", "Failed", "Canceled"})
+
+
+@dataclass
+class Deployment:
+    scope: str  # as sent ("" for tenant scope), no trailing slash
+    name: str
+    request: dict[str, Any]
+    correlation_id: str
+    polls_needed: int
+    template_hash: str
+    parameters: dict[str, Any]  # echoed shape {"p": {"type": "String", "value": ...}}
+    resources: list[dict[str, Any]]  # derived: {"id","type","name","apiVersion","location",...}
+    outputs_on_success: dict[str, Any]
+    state: str = "Accepted"
+    polls_seen: int = 0
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    error: dict[str, Any] | None = None
+    failure: tuple[str, str] | None = None  # (code, message) of the failing resource
+    operations: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return f"{self.scope}/providers/Microsoft.Resources/deployments/{self.name}"
+
+    @property
+    def active(self) -> bool:
+        return self.state not in TERMINAL_STATES
+
+
+@dataclass
+class LocationOperation:
+    """A ``Location``-polled LRO (RG/deployment delete, what-if)."""
+
+    id: str
+    pending_polls: int
+    final_status: int
+    final_body: Any
+    url: str = ""
+
+
+class State:
+    def __init__(self, *, lro_retry_after: int = 0) -> None:
+        self.lock = threading.RLock()
+        self.lro_retry_after = lro_retry_after
+        self.reset()
+
+    def reset(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.throttles: list[Throttle] = []
+        self.injected_errors: list[InjectedError] = []
+        self.failing_deployments: dict[str, tuple[str, str]] = {}
+        self.deployment_polls = 1
+        self.permissions: dict[str, list[dict[str, Any]]] = {}
+        self.role_assignments: list[dict[str, Any]] | None = None  # None -> caller is Contributor
+        self.deny_assignments: list[dict[str, Any]] = []
+        self.custom_role_definitions: dict[str, dict[str, Any]] = {}
+        self.what_if_changes: dict[str, list[dict[str, Any]]] = {}
+        self.async_base: str | None = None
+        self.ratelimit_remaining = DEFAULT_RATELIMIT_REMAINING
+        self.resource_groups: dict[tuple[str, str], ResourceGroup] = {}
+        self.deployments: dict[tuple[str, str], Deployment] = {}
+        self.deployment_operations: dict[str, Deployment] = {}  # Azure-AsyncOperation ids
+        self.location_operations: dict[str, LocationOperation] = {}
+        self.scope_tags: dict[str, dict[str, str]] = {}
+
+    # -- fault injection -------------------------------------------------------------------
+
+    def take_throttle(self, path: str) -> Throttle | None:
+        for rule in self.throttles:
+            if rule.remaining > 0 and rule.pattern.search(path):
+                rule.remaining -= 1
+                return rule
+        return None
+
+    def take_injected_error(self, method: str, path: str) -> InjectedError | None:
+        for rule in self.injected_errors:
+            if rule.remaining > 0 and (rule.method is None or rule.method == method) and rule.pattern.search(path):
+                rule.remaining -= 1
+                return rule
+        return None
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    @staticmethod
+    def new_id() -> str:
+        return str(uuid.uuid4())
+
+    def get_rg(self, subscription: str, name: str) -> ResourceGroup | None:
+        return self.resource_groups.get((subscription.lower(), name.lower()))
