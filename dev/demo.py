@@ -25,6 +25,7 @@ from dev.airflow_server import (
 )
 from dev.idp.local_idp import BUILTIN_USERS, DEFAULT_PASSWORD, GROUPS_SCOPES, start_local_idp
 
+DEMO_CLIENT = "de30de30-1111-2222-3333-444444444444"
 ROLE_MAPPING = {"airflow-admins": "Admin", "airflow-ops": "Op", "airflow-users": "User", "airflow-viewers": "Viewer"}
 
 
@@ -47,7 +48,7 @@ def _start_arm_emulator(home: Path) -> tuple[Any, dict[str, str]]:
         return None, {}
     emulator = ArmEmulator()
     emulator.__enter__()
-    subscription = "00000000-0000-0000-0000-00000000demo"
+    subscription = "d3d3d3d3-0000-4000-8000-00000000de30"
     extra = {
         "auth_type": "client_secret",
         "tenant_id": "11111111-1111-1111-1111-111111111111",
@@ -61,7 +62,7 @@ def _start_arm_emulator(home: Path) -> tuple[Any, dict[str, str]]:
         "polling_interval": 1,
         "allowed_scopes": [f"/subscriptions/{subscription}/resourceGroups/rg-demo"],
     }
-    conn = {"conn_type": "azure_resource_manager", "login": "demo-client", "password": "demo-secret", "extra": extra}
+    conn = {"conn_type": "azure_resource_manager", "login": DEMO_CLIENT, "password": "demo-secret", "extra": extra}
     return emulator, {"AIRFLOW_CONN_AZURE_RESOURCE_MANAGER_DEFAULT": json.dumps(conn)}
 
 
