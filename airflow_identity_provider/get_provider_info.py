@@ -80,6 +80,21 @@ AUTH_MANAGER_CONFIG: dict[str, Any] = {
             example="00000000-0000-0000-0000-000000000000,11111111-1111-1111-1111-111111111111",
             default="",
         ),
+        "resolve_group_overage": _option(
+            "Entra only, with groups_claim = groups: when a user is in more groups than fit in a token "
+            "(group overage), look their groups up in Microsoft Graph (getMemberObjects) with the app's own "
+            "credentials (needs the GroupMember.Read.All or User.Read.All application permission). False "
+            "refuses such users with a message naming the fixes.",
+            example="True",
+            default="False",
+            type_="boolean",
+        ),
+        "graph_url": _option(
+            "Entra only: the Microsoft Graph endpoint used for group overage. Empty: the cloud's own "
+            "(https://graph.microsoft.com, https://graph.microsoft.us, https://microsoftgraph.chinacloudapi.cn).",
+            example="https://graph.microsoft.com",
+            default="",
+        ),
         "client_id": _option(
             "The application (client) ID of the app registration at the identity provider.",
             example="airflow",

@@ -58,6 +58,8 @@ class AuthSettings:
     tenant_id: str = ""
     cloud: str = "public"
     allowed_tenants: tuple[str, ...] = ()
+    resolve_group_overage: bool = False
+    graph_url: str = ""
 
 
 def default_values() -> dict[str, str]:
@@ -119,7 +121,32 @@ def parse_settings(raw: Mapping[str, str], *, name: str = DEFAULT_NAME) -> AuthS
         tenant_id=values["tenant_id"],
         cloud=values["cloud"].lower() or "public",
         allowed_tenants=allowed_tenants,
+        resolve_group_overage=_bool("resolve_group_overage", values["resolve_group_overage"]),
+        graph_url=_graph_url(idp, values),
     )
+
+
+def _bool(key: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off", ""):
+        return False
+    raise SettingsError(key, f"expected True or False, got {value!r}")
+
+
+def _graph_url(idp: str, values: Mapping[str, str]) -> str:
+    if values["graph_url"]:
+        check_https_url("graph_url", values["graph_url"])
+        return values["graph_url"].rstrip("/")
+    if idp != "entra":
+        return ""
+    from airflow_identity_provider.clouds import get_cloud
+
+    try:
+        return get_cloud(values["cloud"] or "public").graph_endpoint or ""
+    except ValueError:
+        return ""  # the cloud itself is reported by _check_entra
 
 
 def _check_entra(tenant_id: str, cloud: str, allowed_tenants: tuple[str, ...]) -> None:

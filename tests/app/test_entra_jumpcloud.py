@@ -160,3 +160,56 @@ def test_userinfo_with_another_sub_refused(make_client, stub_op) -> None:
     params = start_login(client)
     claims = stub_op.claims(nonce=params["nonce"], iss=f"{stub_op.issuer}/", groups=None)
     assert_refused(callback(client, stub_op, params, claims), "userinfo_sub_mismatch")
+
+
+@pytest.fixture
+def tls_stub_op(tmp_path, monkeypatch):
+    from tests.support.stub_op import StubOp
+
+    with StubOp(tls_dir=tmp_path) as op:
+        # httpx (our relying party) and requests (msal) both trust the stub's self-signed CA.
+        monkeypatch.setenv("SSL_CERT_FILE", str(op.ca_path))
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(op.ca_path))
+        yield op
+
+
+def test_entra_group_overage_resolved_through_graph_when_configured(make_client, tls_stub_op, monkeypatch) -> None:
+    op = tls_stub_op
+    client, _manager = make_client(
+        idp="entra",
+        tenant_id=TENANT,
+        issuer=f"{op.issuer}/{TENANT}/v2.0",
+        groups_claim="groups",
+        resolve_group_overage="True",
+        graph_url=op.issuer,
+        role_mapping=f'{{"{ADMIN_GROUP}": "Op"}}',
+    )
+    op.graph_groups[OID] = ["11111111-2222-3333-4444-555555555555", ADMIN_GROUP]
+    for _attempt in range(2):
+        params = start_login(client)
+        claims = entra_claims(op, params["nonce"], roles=None, _claim_names={"groups": "src1"})
+        response = callback(client, op, params, claims)
+        assert response.status_code == 303, response.text
+        assert pyjwt.decode(response.cookies["_token"], options={"verify_signature": False})["role"] == "Op"
+    # msal caches the app token: one client-credentials request for both sign-ins.
+    assert op.requests.count(f"POST /{TENANT}/token") == 2 + 1
+    assert op.requests.count(f"POST /v1.0/users/{OID}/getMemberObjects") == 2
+
+
+def test_entra_graph_forbidden_is_explained(make_client, tls_stub_op) -> None:
+    op = tls_stub_op
+    op.graph_status = 403
+    client, _ = make_client(
+        idp="entra",
+        tenant_id=TENANT,
+        issuer=f"{op.issuer}/{TENANT}/v2.0",
+        groups_claim="groups",
+        resolve_group_overage="True",
+        graph_url=op.issuer,
+        role_mapping=f'{{"{ADMIN_GROUP}": "Op"}}',
+    )
+    params = start_login(client)
+    claims = entra_claims(op, params["nonce"], roles=None, hasgroups=True)
+    response = callback(client, op, params, claims)
+    assert_refused(response, "entra_graph_forbidden", status=403)
+    assert "GroupMember.Read.All" in response.text

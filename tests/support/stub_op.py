@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,15 +23,27 @@ Key = RSAKey | ECKey | OctKey
 
 
 class StubOp:
-    def __init__(self) -> None:
+    def __init__(self, *, tls_dir: Path | None = None) -> None:
         self.rsa = RSAKey.generate_key(2048, parameters={"kid": "rsa-1", "use": "sig", "alg": "RS256"})
         self.published: list[Key] = [self.rsa]
         self.token_response: dict[str, Any] | Callable[[dict[str, list[str]]], tuple[int, dict[str, Any]]] = {}
         self.discovery_issuer: str | None = None
         self.userinfo: dict[str, Any] = {}
         self.requests: list[str] = []
+        self.graph_groups: dict[str, list[str]] = {}  # oid -> groups served by the Graph stand-in
+        self.graph_status = 200
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.issuer = f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "http"
+        self.ca_path: Path | None = None
+        if tls_dir is not None:
+            # Microsoft Graph and msal need https: reuse the ARM emulator's self-signed TLS material.
+            from dev.arm_emulator.tls import generate, server_context
+
+            files = generate(tls_dir)
+            self.ca_path = files.ca
+            self._server.socket = server_context(files).wrap_socket(self._server.socket, server_side=True)
+            scheme = "https"
+        self.issuer = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     def __enter__(self) -> StubOp:
@@ -98,7 +111,8 @@ class StubOp:
                         {
                             "issuer": stub.discovery_issuer or stub.issuer + prefix,
                             "authorization_endpoint": f"{stub.issuer}/authorize",
-                            "token_endpoint": f"{stub.issuer}/token",
+                            "tenant_region_scope": "EU",
+                            "token_endpoint": f"{stub.issuer}{prefix.removesuffix('/v2.0')}/token",
                             "jwks_uri": f"{stub.issuer}/jwks",
                             "userinfo_endpoint": f"{stub.issuer}/userinfo",
                             "end_session_endpoint": f"{stub.issuer}/logout",
@@ -118,7 +132,13 @@ class StubOp:
                 stub.requests.append(f"POST {path}")
                 length = int(self.headers.get("Content-Length") or 0)
                 form = parse_qs(self.rfile.read(length).decode())
-                if path != "/token":
+                if path.endswith("/getMemberObjects"):
+                    # Microsoft Graph stand-in: no local process can be Graph, so it is stubbed here.
+                    oid = path.split("/")[-2]
+                    self._send(stub.graph_status, {"value": stub.graph_groups.get(oid, [])})
+                elif path.endswith("/token") and form.get("grant_type") == ["client_credentials"]:
+                    self._send(200, {"access_token": "graph-app-token", "token_type": "Bearer", "expires_in": 3600})
+                elif not path.endswith("/token"):
                     self._send(404, {"error": "not_found"})
                 elif callable(stub.token_response):
                     self._send(*stub.token_response(form))

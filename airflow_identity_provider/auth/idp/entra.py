@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_identity_provider.auth.claims import ClaimError, Identity, extract_groups
 from airflow_identity_provider.auth.idp.id_token import TokenRejected
-from airflow_identity_provider.auth.idp.oidc import OidcProvider
+from airflow_identity_provider.auth.idp.oidc import IdpUnavailable, OidcProvider
 
 MULTI_TENANT = frozenset({"common", "organizations"})
 TENANT_PLACEHOLDER = "{tenantid}"
@@ -132,6 +133,52 @@ class EntraProvider(OidcProvider):
 
     def identity(self, claims: dict[str, Any], *, access_token: object) -> Identity:
         identity = entra_identity(claims, groups_claim=self.settings.groups_claim)
-        if group_overage(claims, self.settings.groups_claim):
+        if not group_overage(claims, self.settings.groups_claim):
+            return identity
+        if not self.settings.resolve_group_overage:
             raise ClaimError("entra_group_overage", overage_message(identity.user_id))
-        return identity
+        tid, oid = identity.user_id.split(":", 1)
+        return replace(identity, groups=self.member_groups(tid=tid, oid=oid))
+
+    def member_groups(self, *, tid: str, oid: str) -> tuple[str, ...]:
+        """The user's transitive security groups from Microsoft Graph, with an app-only token from msal."""
+        graph = self.settings.graph_url
+        token = self._graph_app(tid).acquire_token_for_client(scopes=[f"{graph}/.default"])
+        if "access_token" not in token:
+            raise IdpUnavailable(
+                f"{self.login_base}/{tid}",
+                f"no Microsoft Graph token for group overage: {token.get('error')} {token.get('error_description')}",
+            )
+        url = f"{graph}/v1.0/users/{oid}/getMemberObjects"
+        response = self._request(
+            "POST",
+            url,
+            json={"securityEnabledOnly": True},
+            headers={"Authorization": f"Bearer {token['access_token']}"},
+        )
+        if response.status_code in (401, 403):
+            raise ClaimError(
+                "entra_graph_forbidden",
+                f"Microsoft Graph refused to list the groups of {oid} (HTTP {response.status_code}). Grant the "
+                "app registration the GroupMember.Read.All (or User.Read.All) application permission with admin "
+                "consent, or turn resolve_group_overage off and map app roles instead.",
+            )
+        if response.status_code != 200:
+            raise IdpUnavailable(url, f"HTTP {response.status_code}")
+        return extract_groups(response.json(), "value")
+
+    def _graph_app(self, tid: str) -> Any:
+        # One msal app per tenant, kept so its token cache spares a token request per sign-in.
+        import msal
+
+        with self._lock:
+            apps: dict[str, Any] = self.__dict__.setdefault("_graph_apps", {})
+            if tid not in apps:
+                apps[tid] = msal.ConfidentialClientApplication(
+                    self.settings.client_id,
+                    client_credential=self.settings.client_secret,
+                    authority=f"{self.login_base}/{tid}",
+                    instance_discovery=False,
+                    timeout=self.settings.http_timeout,
+                )
+            return apps[tid]
