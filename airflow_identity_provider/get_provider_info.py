@@ -129,6 +129,15 @@ AUTH_MANAGER_CONFIG: dict[str, Any] = {
             example="Viewer",
             default="",
         ),
+        "revalidate_interval": _option(
+            "Seconds after which a signed-in browser session is sent back through the identity provider, so "
+            "that someone removed from a group or from the directory loses access without anyone touching "
+            "Airflow. With an active IdP session the round trip is silent. 0 disables it (the session then "
+            "lasts [api_auth] jwt_expiration_time).",
+            example="900",
+            default="3600",
+            type_="integer",
+        ),
         "id_token_signing_algs": _option(
             "Comma-separated allow-list of JWS algorithms accepted on ID tokens. 'none' and HMAC algorithms "
             "are never accepted.",

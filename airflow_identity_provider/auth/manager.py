@@ -7,13 +7,15 @@ Every ``is_authorized_*`` answer comes from the role in the Airflow JWT and the 
 from __future__ import annotations
 
 import logging
+import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.api_fastapi.auth.managers.base_auth_manager import BaseAuthManager
+from airflow.api_fastapi.auth.managers.exceptions import AuthManagerRefreshTokenExpiredException
 from airflow.configuration import conf
 
-from airflow_identity_provider.auth import policy
+from airflow_identity_provider.auth import audit, policy
 from airflow_identity_provider.auth.settings import AuthSettings, SettingsError, load_all_settings
 from airflow_identity_provider.auth.user import IdentityUser
 
@@ -107,6 +109,19 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
 
     def serialize_user(self, user: IdentityUser) -> dict[str, Any]:
         return user.to_claims()
+
+    def refresh_user(self, *, user: IdentityUser) -> IdentityUser | None:
+        """Runs on every browser request: only a clock comparison, never I/O.
+
+        Past ``revalidate_interval`` the session is ended, so the UI sends the user through the IdP again:
+        silent while the IdP session lasts, refused once the directory removed them, and the role is
+        recomputed from the groups they have now.
+        """
+        interval = self.settings.revalidate_interval
+        if interval and time.time() - user.auth_time > interval:
+            audit.emit("revalidation_required", user=user.user_id, signed_in_at=user.auth_time)
+            raise AuthManagerRefreshTokenExpiredException(f"session of {user.user_id} is due for revalidation")
+        return None
 
     def get_url_login(self, **kwargs: Any) -> str:
         from airflow.api_fastapi.app import AUTH_MANAGER_FASTAPI_APP_PREFIX

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -227,7 +228,9 @@ def create_auth_app(manager: IdentityAuthManager) -> FastAPI:
         if role is None:
             return _no_role(identity, settings.groups_claim)
 
-        user = IdentityUser(user_id=identity.user_id, name=identity.name, email=identity.email, role=role)
+        user = IdentityUser(
+            user_id=identity.user_id, name=identity.name, email=identity.email, role=role, auth_time=int(time.time())
+        )
         audit.emit("login", user=user.user_id, name=user.name, role=role.display_name, idp=name)
         next_url = login_state.next_url if _is_safe_next(login_state.next_url, request) else base_url()
         response = RedirectResponse(next_url, status_code=303)

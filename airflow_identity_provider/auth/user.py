@@ -16,6 +16,8 @@ class IdentityUser(BaseUser):
     name: str
     email: str
     role: Role
+    # When the user last proved themselves at the IdP; carried in the Airflow JWT for revalidation.
+    auth_time: int = 0
 
     def get_id(self) -> str:
         return self.user_id
@@ -25,7 +27,13 @@ class IdentityUser(BaseUser):
 
     def to_claims(self) -> dict[str, Any]:
         # Only these few claims: the JWT travels in a cookie (4 KB limit), so no group lists or IdP tokens.
-        return {"sub": self.user_id, "name": self.name, "email": self.email, "role": self.role.display_name}
+        return {
+            "sub": self.user_id,
+            "name": self.name,
+            "email": self.email,
+            "role": self.role.display_name,
+            "auth_time": self.auth_time,
+        }
 
     @classmethod
     def from_claims(cls, claims: dict[str, Any]) -> IdentityUser:
@@ -39,4 +47,5 @@ class IdentityUser(BaseUser):
             name=str(claims.get("name") or subject),
             email=str(claims.get("email") or ""),
             role=Role.parse(role),
+            auth_time=int(claims.get("auth_time") or 0),
         )

@@ -188,3 +188,59 @@ def test_bad_setting_stops_the_api_server_with_one_line(
     log = component.log_tail(20000)
     assert expected in log
     assert "Traceback" not in log
+
+
+def test_sign_in_with_a_stale_airflow_cookie_does_not_loop(deployment: Deployment) -> None:
+    """Airflow's refresh middleware clears an invalid _token on every response; it must not clear the
+    fresh one the callback sets (the login loop of Airflow PR #71506)."""
+    browser = httpx.Client(timeout=30)
+    browser.cookies.set("_token", "stale.expired.token", domain="127.0.0.1", path="/")
+    core = browser.get(f"{deployment.url}/api/v2/auth/login", params={"next": f"{deployment.url}/dags"})
+    ours = browser.get(f"{deployment.url}{core.headers['location']}")
+    back = login_through_idp(browser, ours.headers["location"], "alice")
+    callback = browser.get(back.headers["location"])
+    assert callback.status_code == 303
+    assert browser.get(f"{deployment.url}/ui/auth/me").status_code == 200
+
+
+def test_revalidation_sends_the_session_back_through_the_idp(deployment: Deployment) -> None:
+    """With revalidate_interval = 2: after it passes, the cookie is cleared (UI -> login), the silent
+    IdP round trip signs the user in again, and a user the directory dropped is refused."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    idp = start_local_idp(redirect_uris=[f"{base}/auth/callback"])
+    env = {
+        **deployment.server.env,
+        "AIRFLOW__API__BASE_URL": f"{base}/",
+        "AIRFLOW__IDENTITY_AUTH_MANAGER__ISSUER": idp.issuer,
+        "AIRFLOW__IDENTITY_AUTH_MANAGER__REVALIDATE_INTERVAL": "2",
+    }
+    server = start_api_server(deployment.home, env, port=port)
+    try:
+        second = Deployment(server=server, idp=idp, home=deployment.home)
+        idp.put_user("frank", {"name": "Frank", "groups": ["airflow-ops"]})
+        browser, callback = sign_in(second, "frank")
+        assert callback.status_code == 303
+        assert browser.get(f"{base}/api/v2/variables").status_code == 200
+        time.sleep(2.5)
+        browser.get(f"{base}/ui/auth/me")  # the refresh middleware ends the session on this request
+        assert browser.get(f"{base}/api/v2/variables").status_code == 401
+        # Silent re-sign-in: the IdP session still exists, no password needed.
+        core = browser.get(f"{base}/api/v2/auth/login", params={"next": f"{base}/"})
+        ours = browser.get(f"{base}{core.headers['location']}")
+        back = login_through_idp(browser, ours.headers["location"], "frank")
+        assert browser.get(back.headers["location"]).status_code == 303
+        assert browser.get(f"{base}/api/v2/variables").status_code == 200
+        # The directory drops Frank's group: the next revalidation gives him no role.
+        idp.put_user("frank", {"name": "Frank", "groups": ["marketing"]})
+        time.sleep(2.5)
+        browser.get(f"{base}/ui/auth/me")
+        core = browser.get(f"{base}/api/v2/auth/login", params={"next": f"{base}/"})
+        ours = browser.get(f"{base}{core.headers['location']}")
+        back = login_through_idp(browser, ours.headers["location"], "frank")
+        refused = browser.get(back.headers["location"])
+        assert refused.status_code == 403 and "marketing" in refused.text
+        assert browser.get(f"{base}/api/v2/variables").status_code == 401
+    finally:
+        server.stop()
+        idp.stop()

@@ -1,0 +1,43 @@
+"""Deprovisioning: a browser session is sent back through the IdP after revalidate_interval."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from airflow.api_fastapi.auth.managers.exceptions import AuthManagerRefreshTokenExpiredException
+
+from airflow_identity_provider.auth.roles import Role
+from airflow_identity_provider.auth.user import IdentityUser
+
+
+def user(signed_in_seconds_ago: float) -> IdentityUser:
+    return IdentityUser("u", "U", "", Role.ADMIN, auth_time=int(time.time() - signed_in_seconds_ago))
+
+
+def test_fresh_session_is_left_alone(make_client) -> None:
+    _, manager = make_client(revalidate_interval="60")
+    assert manager.refresh_user(user=user(10)) is None
+
+
+def test_session_past_the_interval_must_sign_in_again(make_client) -> None:
+    _, manager = make_client(revalidate_interval="60")
+    with pytest.raises(AuthManagerRefreshTokenExpiredException):
+        manager.refresh_user(user=user(61))
+
+
+def test_token_without_auth_time_is_treated_as_due(make_client) -> None:
+    _, manager = make_client(revalidate_interval="60")
+    with pytest.raises(AuthManagerRefreshTokenExpiredException):
+        manager.refresh_user(user=IdentityUser("u", "U", "", Role.ADMIN))
+
+
+def test_zero_disables_revalidation(make_client) -> None:
+    _, manager = make_client(revalidate_interval="0")
+    assert manager.refresh_user(user=user(10**6)) is None
+
+
+def test_auth_time_round_trips_through_the_airflow_jwt(make_client) -> None:
+    _, manager = make_client()
+    original = user(5)
+    assert manager.deserialize_user(manager.serialize_user(original)) == original
