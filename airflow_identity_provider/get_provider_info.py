@@ -129,6 +129,13 @@ AUTH_MANAGER_CONFIG: dict[str, Any] = {
             example="Viewer",
             default="",
         ),
+        "api_audiences": _option(
+            "Machine access: comma-separated audiences (the Airflow API's application ID URI and/or client ID) "
+            "of IdP access tokens that POST /auth/token exchanges for Airflow API tokens, mapped to roles by "
+            "role_mapping from their roles claim (default_role never applies to them). Empty disables it.",
+            example="api://airflow,00000000-0000-0000-0000-000000000000",
+            default="",
+        ),
         "revalidate_interval": _option(
             "Seconds after which a signed-in browser session is sent back through the identity provider, so "
             "that someone removed from a group or from the directory loses access without anyone touching "

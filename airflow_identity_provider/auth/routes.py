@@ -16,16 +16,19 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
+import jwt as pyjwt
 from airflow.api_fastapi.app import AUTH_MANAGER_FASTAPI_APP_PREFIX, get_cookie_path
 from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
 from airflow.configuration import conf
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from airflow_identity_provider.auth import audit
 from airflow_identity_provider.auth.claims import ClaimError, Identity, map_role
 from airflow_identity_provider.auth.idp.id_token import TokenRejected
 from airflow_identity_provider.auth.idp.oidc import IdpError, IdpUnavailable
+from airflow_identity_provider.auth.machine import machine_identity
 from airflow_identity_provider.auth.pages import chooser_page, page
 from airflow_identity_provider.auth.settings import DEFAULT_NAME
 from airflow_identity_provider.auth.state import (
@@ -255,6 +258,60 @@ def create_auth_app(manager: IdentityAuthManager) -> FastAPI:
             )
         return response
 
+    @app.post("/token", response_model=None)
+    async def token(request: Request) -> Response:
+        return await _machine_token(request, cli=False)
+
+    @app.post("/token/cli", response_model=None)
+    async def token_cli(request: Request) -> Response:
+        return await _machine_token(request, cli=True)
+
+    async def _machine_token(request: Request, *, cli: bool) -> Response:
+        """Exchange an IdP access token (Authorization: Bearer, or a jwt-bearer ``assertion``) for an Airflow token."""
+        assertion = await _assertion(request)
+        if not assertion:
+            return _token_error(
+                400,
+                "missing_assertion",
+                "Send the IdP access token as 'Authorization: Bearer <token>' or as the 'assertion' of a "
+                "urn:ietf:params:oauth:grant-type:jwt-bearer request.",
+            )
+        provider = _provider_for(manager.providers, assertion)
+        if not provider.settings.api_audiences:
+            return _token_error(
+                403,
+                "machine_access_disabled",
+                "Machine access is off: set [identity_auth_manager] api_audiences to the Airflow API's audience.",
+            )
+        try:
+            claims = await run_in_threadpool(provider.validate_access_token, assertion)
+            identity = machine_identity(
+                claims, groups_claim=provider.settings.groups_claim, entra=provider.settings.idp == "entra"
+            )
+        except TokenRejected as err:
+            audit.emit("token_refused", level=logging.WARNING, reason=err.reason, detail=err.message)
+            return _token_error(401, err.reason, err.message)
+        except IdpUnavailable as err:
+            audit.emit("idp_unavailable", level=logging.ERROR, url=err.url, detail=err.detail)
+            return _token_error(503, "idp_unavailable", f"The identity provider at {err.url} is unreachable.")
+        # No default_role here: with Entra, any principal of the tenant may get a token for an API whose
+        # "assignment required" is off; only an explicit role mapping may grant access.
+        role = map_role(identity.groups, provider.settings.role_mapping, None)
+        if role is None:
+            audit.emit("token_refused", level=logging.WARNING, reason="no_mapped_role", principal=identity.user_id)
+            return _token_error(
+                403,
+                "no_mapped_role",
+                f"Principal {identity.user_id} has no role mapped to an Airflow role (roles: "
+                f"{', '.join(identity.groups) or 'none'}). Assign it an app role listed in role_mapping.",
+            )
+        lifetime = conf.getint("api_auth", "jwt_cli_expiration_time" if cli else "jwt_expiration_time")
+        # Never outlive the IdP token: a disabled principal loses access when its last IdP token expires.
+        lifetime = max(1, min(lifetime, int(float(claims["exp"]) - time.time())))
+        user = IdentityUser(identity.user_id, identity.name, "", role, auth_time=int(time.time()))
+        audit.emit("token_issued", principal=user.user_id, name=user.name, role=role.display_name, cli=cli)
+        return JSONResponse({"access_token": manager.generate_jwt(user, expiration_time_in_seconds=lifetime)}, 201)
+
     @app.get("/logout", response_model=None)
     def logout(request: Request) -> Response:
         """Clear Airflow's cookie, then end the IdP session too when the provider supports it."""
@@ -275,6 +332,39 @@ def create_auth_app(manager: IdentityAuthManager) -> FastAPI:
         return _signed_out_page()
 
     return app
+
+
+async def _assertion(request: Request) -> str:
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials:
+        return credentials.strip()
+    if "json" in request.headers.get("content-type", ""):
+        try:
+            body = await request.json()
+        except ValueError:
+            return ""
+        value = body.get("assertion") if isinstance(body, dict) else None
+    else:
+        value = (await request.form()).get("assertion")
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _provider_for(providers: dict[str, OidcProvider], token: str) -> OidcProvider:
+    """With several providers, the one whose issuer the (not yet verified) token names; it is then verified."""
+    if len(providers) > 1:
+        try:
+            issuer = str(pyjwt.decode(token, options={"verify_signature": False}).get("iss", ""))
+        except pyjwt.PyJWTError:
+            issuer = ""
+        for provider in providers.values():
+            entra_v1 = provider.settings.idp == "entra" and issuer.startswith("https://sts.windows.net/")
+            if issuer.startswith(provider.login_origin) or entra_v1:
+                return provider
+    return next(iter(providers.values()))
+
+
+def _token_error(status_code: int, reason: str, message: str) -> Response:
+    return JSONResponse({"detail": message, "reason": reason}, status_code=status_code)
 
 
 def _end_session_url(provider: OidcProvider, id_token: str) -> str | None:

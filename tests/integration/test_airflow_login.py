@@ -15,7 +15,16 @@ import httpx
 import pytest
 
 from dev.airflow_server import ApiServer, airflow_env, free_port, migrate, start_api_server, start_component
-from dev.idp.local_idp import GROUPS_SCOPES, LocalIdp, login_through_idp, logout_through_idp, start_local_idp
+from dev.idp.local_idp import (
+    API_AUDIENCE,
+    GROUPS_SCOPES,
+    SERVICE_CLIENT_ID,
+    SERVICE_CLIENT_SECRET,
+    LocalIdp,
+    login_through_idp,
+    logout_through_idp,
+    start_local_idp,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -24,6 +33,7 @@ ROLE_MAPPING = {
     "airflow-ops": "Op",
     "airflow-users": "User",
     "airflow-viewers": "Viewer",
+    "Airflow.Op": "Op",  # app role of the svc-etl client (machine access)
 }
 
 
@@ -55,6 +65,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 "AIRFLOW__IDENTITY_AUTH_MANAGER__CLIENT_SECRET": idp.client_secret,
                 "AIRFLOW__IDENTITY_AUTH_MANAGER__SCOPES": " ".join(GROUPS_SCOPES),
                 "AIRFLOW__IDENTITY_AUTH_MANAGER__ROLE_MAPPING": json.dumps(ROLE_MAPPING),
+                "AIRFLOW__IDENTITY_AUTH_MANAGER__API_AUDIENCES": API_AUDIENCE,
             },
         )
         migrate(env)
@@ -244,3 +255,21 @@ def test_revalidation_sends_the_session_back_through_the_idp(deployment: Deploym
     finally:
         server.stop()
         idp.stop()
+
+
+def test_service_principal_gets_an_airflow_api_token_without_a_shared_secret(deployment: Deployment) -> None:
+    """Client credentials at the IdP (the service principal's own identity) -> POST /auth/token -> API."""
+    idp_token = httpx.post(
+        deployment.idp.token_endpoint,
+        data={"grant_type": "client_credentials", "scope": "airflow.api", "resource": API_AUDIENCE},
+        auth=(SERVICE_CLIENT_ID, SERVICE_CLIENT_SECRET),
+    ).json()["access_token"]
+    exchanged = httpx.post(f"{deployment.url}/auth/token", headers={"Authorization": f"Bearer {idp_token}"})
+    assert exchanged.status_code == 201, exchanged.text
+    airflow_token = exchanged.json()["access_token"]
+    headers = {"Authorization": f"Bearer {airflow_token}"}
+    assert httpx.get(f"{deployment.url}/api/v2/variables", headers=headers).status_code == 200  # Op
+    assert httpx.get(f"{deployment.url}/api/v2/config", headers=headers).status_code == 403
+    tampered = idp_token[:-4] + ("AAAA" if not idp_token.endswith("AAAA") else "BBBB")
+    refused = httpx.post(f"{deployment.url}/auth/token", headers={"Authorization": f"Bearer {tampered}"})
+    assert refused.status_code == 401 and refused.json()["reason"] == "bad_signature"

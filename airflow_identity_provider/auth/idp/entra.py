@@ -10,7 +10,6 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urlsplit
 
 from airflow_identity_provider.auth.claims import ClaimError, Identity, extract_groups
 from airflow_identity_provider.auth.idp.id_token import TokenRejected
@@ -102,8 +101,7 @@ def entra_identity(claims: Mapping[str, Any], *, groups_claim: str) -> Identity:
 class EntraProvider(OidcProvider):
     @property
     def login_base(self) -> str:
-        parts = urlsplit(self.settings.issuer)
-        return f"{parts.scheme}://{parts.netloc}"
+        return self.login_origin
 
     @property
     def multi_tenant(self) -> bool:
@@ -124,12 +122,34 @@ class EntraProvider(OidcProvider):
         return issuer == self.metadata().issuer
 
     def token_issuer(self, claims: dict[str, Any]) -> str:
-        return check_entra_claims(
+        expected = check_entra_claims(
             claims,
             login_base=self.login_base,
             tenant=self.settings.tenant_id,
             allowed_tenants=self.settings.allowed_tenants,
         )
+        # Single tenant given as a domain: the tenant is the one discovery named, whatever the token says.
+        if not self.multi_tenant and expected != self.metadata().issuer:
+            raise TokenRejected(
+                "entra_wrong_tenant",
+                f"The token was issued by tenant {claims.get('tid')}, not by the configured tenant "
+                f"{self.settings.tenant_id} ({self.metadata().issuer}).",
+            )
+        return expected
+
+    def access_token_issuers(self, claims: dict[str, Any]) -> set[str]:
+        """Access tokens for the Airflow API may be v1 or v2, as the API's app registration decides."""
+        tid = claims.get("tid")
+        if not is_guid(tid):
+            raise TokenRejected("entra_missing_tid", "The access token has no 'tid' (tenant id) GUID claim.")
+        assert isinstance(tid, str)
+        v2 = issuer_template(self.login_base).replace(TENANT_PLACEHOLDER, tid)
+        allowed = tid in self.settings.allowed_tenants if self.multi_tenant else v2 == self.metadata().issuer
+        if not allowed:
+            raise TokenRejected(
+                "entra_tenant_not_allowed", f"Principals of tenant {tid} may not get Airflow API tokens."
+            )
+        return {v2, f"https://sts.windows.net/{tid}/"}
 
     def identity(self, claims: dict[str, Any], *, access_token: object) -> Identity:
         identity = entra_identity(claims, groups_claim=self.settings.groups_claim)

@@ -70,7 +70,7 @@ def check_claims(claims: Mapping[str, Any], expected: Expected, *, now: float) -
         raise TokenRejected("missing_sub", "The ID token has no 'sub' claim, so the user cannot be identified.")
 
     _check_audience(claims, expected.client_id)
-    _check_times(claims, now=now, leeway=expected.leeway)
+    check_times(claims, now=now, leeway=expected.leeway)
 
     nonce = claims.get("nonce")
     if not isinstance(nonce, str) or not hmac.compare_digest(nonce.encode(), expected.nonce.encode()):
@@ -106,7 +106,7 @@ def _check_audience(claims: Mapping[str, Any], client_id: str) -> None:
         )
 
 
-def _check_times(claims: Mapping[str, Any], *, now: float, leeway: int) -> None:
+def check_times(claims: Mapping[str, Any], *, now: float, leeway: int) -> None:
     for name in ("exp", "iat"):
         if not _is_number(claims.get(name)):
             raise TokenRejected(f"missing_{name}", f"The ID token has no numeric '{name}' claim.")

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 from joserfc import jwt
@@ -114,6 +114,12 @@ class OidcProvider:
         self.http_calls = 0  # read by the benchmark: IdP round trips per login
 
     @property
+    def login_origin(self) -> str:
+        """scheme://host[:port] of the issuer; tokens of this provider carry issuers that start with it."""
+        parts = urlsplit(self.settings.issuer)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
     def discovery_url(self) -> str:
         return self.settings.issuer.rstrip("/") + "/.well-known/openid-configuration"
 
@@ -187,20 +193,7 @@ class OidcProvider:
         return body
 
     def validate_id_token(self, id_token: str, *, nonce: str) -> dict[str, Any]:
-        header = parse_header(id_token)
-        alg = check_algorithm(header, self.settings.id_token_signing_algs)
-        key = self._signing_key(header.get("kid"), alg)
-        try:
-            token = jwt.decode(id_token, key, algorithms=[alg])
-        except InvalidPayloadError:
-            raise TokenRejected("malformed_token", "The ID token's payload is not a JSON object.") from None
-        except JoseError as err:
-            raise TokenRejected(
-                "bad_signature", f"The ID token's signature does not verify with the provider's key ({err.error})."
-            ) from None
-        except ValueError as err:
-            raise TokenRejected("malformed_token", f"The ID token could not be decoded: {err}") from None
-        claims = dict(token.claims)
+        claims = self._verified_claims(id_token)
         self.check_provider_claims(claims)
         check_claims(
             claims,
@@ -213,6 +206,36 @@ class OidcProvider:
             now=self._clock(),
         )
         return claims
+
+    def validate_access_token(self, token: str) -> dict[str, Any]:
+        """An access token for the Airflow API (machine access): signature, issuer, audience, times."""
+        from airflow_identity_provider.auth.machine import check_access_token_claims
+
+        claims = self._verified_claims(token)
+        check_access_token_claims(
+            claims,
+            issuers=self.access_token_issuers(claims),
+            audiences=self.settings.api_audiences,
+            now=self._clock(),
+            leeway=self.settings.leeway,
+        )
+        return claims
+
+    def _verified_claims(self, token: str) -> dict[str, Any]:
+        header = parse_header(token)
+        alg = check_algorithm(header, self.settings.id_token_signing_algs)
+        key = self._signing_key(header.get("kid"), alg)
+        try:
+            decoded = jwt.decode(token, key, algorithms=[alg])
+        except InvalidPayloadError:
+            raise TokenRejected("malformed_token", "The token's payload is not a JSON object.") from None
+        except JoseError as err:
+            raise TokenRejected(
+                "bad_signature", f"The token's signature does not verify with the provider's key ({err.error})."
+            ) from None
+        except ValueError as err:
+            raise TokenRejected("malformed_token", f"The token could not be decoded: {err}") from None
+        return dict(decoded.claims)
 
     def sign_in(self, *, code: str, redirect_uri: str, login: LoginState) -> tuple[Identity, str]:
         """Code -> tokens -> validated ID token -> who the user is (groups included), and the ID token."""
@@ -232,6 +255,9 @@ class OidcProvider:
 
     def token_issuer(self, claims: dict[str, Any]) -> str:
         return self.settings.issuer
+
+    def access_token_issuers(self, claims: dict[str, Any]) -> set[str]:
+        return {self.settings.issuer}
 
     def check_provider_claims(self, claims: dict[str, Any]) -> None:
         """Provider-specific refusals that run before the generic checks."""

@@ -1,0 +1,59 @@
+"""Machine access without shared secrets: an IdP access token (service principal, managed identity, or a
+CLI user's token for the Airflow API) is exchanged for an Airflow API token with the same role mapping.
+
+The access token must be addressed to the Airflow API (``api_audiences``), come from the configured
+issuer (for Entra: v1 or v2 issuer of an allowed tenant) and be signed with the provider's keys. Roles come
+from the ``roles`` claim (app roles assigned to the principal) and the configured groups claim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from airflow_identity_provider.auth.claims import Identity, extract_groups
+from airflow_identity_provider.auth.idp.id_token import TokenRejected, check_times
+
+
+def check_access_token_claims(
+    claims: Mapping[str, Any], *, issuers: Collection[str], audiences: Collection[str], now: float, leeway: int
+) -> None:
+    issuer = claims.get("iss")
+    if issuer not in issuers:
+        raise TokenRejected(
+            "invalid_issuer",
+            f"The access token's issuer is {issuer!r}; accepted: {', '.join(sorted(issuers))}.",
+        )
+    aud = claims.get("aud")
+    token_audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    if not set(token_audiences) & set(audiences):
+        raise TokenRejected(
+            "invalid_aud",
+            f"The access token is for {', '.join(map(str, token_audiences)) or 'no audience'}, not for the Airflow "
+            f"API ({', '.join(audiences)}). Request it for the Airflow API's application ID URI "
+            "(e.g. scope api://<airflow-api>/.default), or add its audience to [identity_auth_manager] api_audiences.",
+        )
+    if not isinstance(claims.get("sub"), str) or not claims.get("sub"):
+        raise TokenRejected("missing_sub", "The access token has no 'sub' claim.")
+    check_times(claims, now=now, leeway=leeway)
+
+
+def machine_identity(claims: Mapping[str, Any], *, groups_claim: str, entra: bool) -> Identity:
+    """Entra principals are (tid, oid) like users; elsewhere the token's ``sub`` (the client for app tokens)."""
+    if entra:
+        oid, tid = claims.get("oid"), claims.get("tid")
+        if not isinstance(oid, str) or not isinstance(tid, str):
+            raise TokenRejected("entra_missing_oid", "The access token has no 'oid' and 'tid' claims.")
+        user_id = f"{tid}:{oid}"
+    else:
+        user_id = str(claims["sub"])
+    name = next(
+        (
+            value
+            for key in ("name", "preferred_username", "upn", "app_displayname", "azp", "appid")
+            if isinstance(value := claims.get(key), str) and value
+        ),
+        user_id,
+    )
+    groups = dict.fromkeys((*extract_groups(claims, "roles"), *extract_groups(claims, groups_claim)))
+    return Identity(user_id=user_id, name=name, email="", groups=tuple(groups))
