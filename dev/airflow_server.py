@@ -118,9 +118,7 @@ class ApiServer:
 
 
 def start_api_server(home: Path, env: Mapping[str, str], *, port: int, timeout: float = 90) -> ApiServer:
-    component = start_component(
-        "api-server", ["api-server", "--host", "127.0.0.1", "--port", str(port)], env, home
-    )
+    component = start_component("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(port)], env, home)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
