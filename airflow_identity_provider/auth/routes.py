@@ -404,6 +404,8 @@ def _no_role(identity: Identity, groups_claim: str) -> Response:
         detail="Ask an Airflow administrator to add one of your groups to [identity_auth_manager] "
         "role_mapping, or to set default_role.",
         status_code=403,
+        # Not "start again": the IdP session would sign the same person in again.
+        links={"Sign in as someone else": f"{AUTH_MANAGER_FASTAPI_APP_PREFIX}/logout"},
     )
 
 
