@@ -241,6 +241,16 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {"type": ["string", "null"], "format": "password"},
                         "sensitive": True,
                     },
+                    "federated_token_file": {
+                        "label": "Workload identity: federated token file",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "Defaults to AZURE_FEDERATED_TOKEN_FILE (set by the AKS workload identity webhook).",
+                    },
+                    "polling_interval": {
+                        "label": "Polling interval (seconds)",
+                        "schema": {"type": ["number", "null"], "default": 10},
+                        "description": "How often long-running ARM operations are polled when ARM gives no Retry-After.",
+                    },
                     "cloud": {
                         "label": "Cloud",
                         "schema": {
