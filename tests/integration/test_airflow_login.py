@@ -5,77 +5,30 @@ Nothing is mocked: the test is a cookie-keeping HTTP client walking the same red
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
-from dev.airflow_server import ApiServer, airflow_env, free_port, migrate, start_api_server, start_component
+from dev.airflow_server import free_port, start_api_server, start_component
 from dev.idp.local_idp import (
     API_AUDIENCE,
-    GROUPS_SCOPES,
     SERVICE_CLIENT_ID,
     SERVICE_CLIENT_SECRET,
-    LocalIdp,
     login_through_idp,
     logout_through_idp,
     start_local_idp,
 )
+from tests.support.deployment import Deployment, local_deployment
 
 pytestmark = pytest.mark.integration
-
-ROLE_MAPPING = {
-    "airflow-admins": "Admin",
-    "airflow-ops": "Op",
-    "airflow-users": "User",
-    "airflow-viewers": "Viewer",
-    "Airflow.Op": "Op",  # app role of the svc-etl client (machine access)
-}
-
-
-@dataclass
-class Deployment:
-    server: ApiServer
-    idp: LocalIdp
-    home: Path
-
-    @property
-    def url(self) -> str:
-        return self.server.url
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    home = tmp_path_factory.mktemp("airflow_home")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    idp = start_local_idp(redirect_uris=[f"{base}/auth/callback"], post_logout_uris=[f"{base}/auth/logged-out"])
-    try:
-        env = airflow_env(
-            home,
-            port=port,
-            extra={
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__IDP": "oidc",
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__ISSUER": idp.issuer,
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__CLIENT_ID": idp.client_id,
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__CLIENT_SECRET": idp.client_secret,
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__SCOPES": " ".join(GROUPS_SCOPES),
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__ROLE_MAPPING": json.dumps(ROLE_MAPPING),
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__API_AUDIENCES": API_AUDIENCE,
-            },
-        )
-        migrate(env)
-        server = start_api_server(home, env, port=port)
-        try:
-            yield Deployment(server=server, idp=idp, home=home)
-        finally:
-            server.stop()
-    finally:
-        idp.stop()
+    with local_deployment(tmp_path_factory.mktemp("airflow_home")) as running:
+        yield running
 
 
 def sign_in(deployment: Deployment, username: str, next_path: str = "/dags") -> tuple[httpx.Client, httpx.Response]:

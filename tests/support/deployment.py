@@ -1,0 +1,61 @@
+"""A real Airflow api-server with this auth manager, signed in through a real local IdP (npm oidc-provider)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from dev.airflow_server import ApiServer, airflow_env, free_port, migrate, start_api_server
+from dev.idp.local_idp import API_AUDIENCE, GROUPS_SCOPES, LocalIdp, start_local_idp
+
+ROLE_MAPPING = {
+    "airflow-admins": "Admin",
+    "airflow-ops": "Op",
+    "airflow-users": "User",
+    "airflow-viewers": "Viewer",
+    "Airflow.Op": "Op",  # app role of the svc-etl client (machine access)
+}
+
+
+@dataclass
+class Deployment:
+    server: ApiServer
+    idp: LocalIdp
+    home: Path
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+@contextmanager
+def local_deployment(home: Path, extra: Mapping[str, str] | None = None) -> Iterator[Deployment]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    idp = start_local_idp(redirect_uris=[f"{base}/auth/callback"], post_logout_uris=[f"{base}/auth/logged-out"])
+    try:
+        env = airflow_env(
+            home,
+            port=port,
+            extra={
+                "AIRFLOW__IDENTITY_AUTH_MANAGER__IDP": "oidc",
+                "AIRFLOW__IDENTITY_AUTH_MANAGER__ISSUER": idp.issuer,
+                "AIRFLOW__IDENTITY_AUTH_MANAGER__CLIENT_ID": idp.client_id,
+                "AIRFLOW__IDENTITY_AUTH_MANAGER__CLIENT_SECRET": idp.client_secret,
+                "AIRFLOW__IDENTITY_AUTH_MANAGER__SCOPES": " ".join(GROUPS_SCOPES),
+                "AIRFLOW__IDENTITY_AUTH_MANAGER__ROLE_MAPPING": json.dumps(ROLE_MAPPING),
+                "AIRFLOW__IDENTITY_AUTH_MANAGER__API_AUDIENCES": API_AUDIENCE,
+                **(extra or {}),
+            },
+        )
+        migrate(env)
+        server = start_api_server(home, env, port=port)
+        try:
+            yield Deployment(server=server, idp=idp, home=home)
+        finally:
+            server.stop()
+    finally:
+        idp.stop()
