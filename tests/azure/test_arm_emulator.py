@@ -22,16 +22,9 @@ from typing import Any
 import pytest
 
 from airflow_identity_provider.azure.hooks.arm import AzureResourceManagerAsyncHook, AzureResourceManagerHook
+from dev.arm_emulator.client import ArmEmulator
 
-try:
-    from dev.arm_emulator.client import ArmEmulator
-except ImportError:  # the emulator is developed alongside; without it these tests cannot run
-    ArmEmulator = None  # type: ignore[assignment,misc]
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(ArmEmulator is None, reason="dev/arm_emulator/client.py is not available"),
-]
+pytestmark = pytest.mark.integration
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT = "0b0b0b0b-1111-2222-3333-444444444444"

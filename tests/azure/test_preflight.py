@@ -18,17 +18,10 @@ import pytest
 from airflow_identity_provider.azure.hooks.arm import AzureResourceManagerHook
 from airflow_identity_provider.azure.preflight import AccessReport, Preflight, PreflightRefused
 from airflow_identity_provider.azure.rbac import OWNER_ROLE_ID
+from dev.arm_emulator.client import ArmEmulator
 from tests.azure.test_arm_emulator import CLIENT, SUB, TENANT, arm_extras, set_conn
 
-try:
-    from dev.arm_emulator.client import ArmEmulator
-except ImportError:  # the emulator is developed alongside; without it these tests cannot run
-    ArmEmulator = None  # type: ignore[assignment,misc]
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(ArmEmulator is None, reason="dev/arm_emulator/client.py is not available"),
-]
+pytestmark = pytest.mark.integration
 
 CONN = "arm_preflight"
 RG1 = f"/subscriptions/{SUB}/resourceGroups/rg1"
