@@ -190,6 +190,22 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "auth-managers": ["airflow_identity_provider.auth.manager.IdentityAuthManager"],
+        "operators": [
+            {
+                "integration-name": "Azure Resource Manager",
+                "python-modules": [
+                    "airflow_identity_provider.azure.operators.resource_group",
+                    "airflow_identity_provider.azure.operators.deployment",
+                    "airflow_identity_provider.azure.operators.tags",
+                ],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Azure Resource Manager",
+                "python-modules": ["airflow_identity_provider.azure.triggers.deployment"],
+            }
+        ],
         "hooks": [
             {
                 "integration-name": "Azure Resource Manager",
@@ -244,12 +260,12 @@ def get_provider_info() -> dict[str, Any]:
                     "federated_token_file": {
                         "label": "Workload identity: federated token file",
                         "schema": {"type": ["string", "null"]},
-                        "description": "Defaults to AZURE_FEDERATED_TOKEN_FILE (set by the AKS workload identity webhook).",
+                        "description": "Default: AZURE_FEDERATED_TOKEN_FILE (set by AKS workload identity).",
                     },
                     "polling_interval": {
                         "label": "Polling interval (seconds)",
                         "schema": {"type": ["number", "null"], "default": 10},
-                        "description": "How often long-running ARM operations are polled when ARM gives no Retry-After.",
+                        "description": "How often long-running operations are polled without a Retry-After.",
                     },
                     "cloud": {
                         "label": "Cloud",

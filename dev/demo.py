@@ -25,7 +25,7 @@ from dev.airflow_server import (
 )
 from dev.idp.local_idp import BUILTIN_USERS, DEFAULT_PASSWORD, GROUPS_SCOPES, start_local_idp
 
-DEMO_CLIENT = "de30de30-1111-2222-3333-444444444444"
+DEMO_CLIENT = "33333333-3333-3333-3333-333333333333"
 ROLE_MAPPING = {"airflow-admins": "Admin", "airflow-ops": "Op", "airflow-users": "User", "airflow-viewers": "Viewer"}
 
 
@@ -48,7 +48,7 @@ def _start_arm_emulator(home: Path) -> tuple[Any, dict[str, str]]:
         return None, {}
     emulator = ArmEmulator()
     emulator.__enter__()
-    subscription = "d3d3d3d3-0000-4000-8000-00000000de30"
+    subscription = "22222222-2222-2222-2222-222222222222"
     extra = {
         "auth_type": "client_secret",
         "tenant_id": "11111111-1111-1111-1111-111111111111",

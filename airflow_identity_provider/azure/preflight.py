@@ -45,7 +45,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowFailException
 from azure.core.exceptions import HttpResponseError
 from azure.core.rest import HttpRequest
 
@@ -106,9 +106,11 @@ _DERIVATION_MODE = "Incremental"
 _log = logging.getLogger(__name__)
 
 
-class PreflightRefused(AirflowException):
-    """The preflight refused the write. The message lists every reason and the setting or role that would
-    change the outcome; :attr:`report` is the full :class:`AccessReport`."""
+class PreflightRefused(AirflowFailException):
+    """The preflight refused the write. No retries: a refusal does not change by trying again.
+
+    The message lists every reason and the setting or role that would change the outcome;
+    :attr:`report` is the full :class:`AccessReport`."""
 
     def __init__(self, message: str, report: AccessReport | None = None) -> None:
         super().__init__(message)

@@ -15,6 +15,7 @@ form, and that must stay cheap.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable
@@ -70,8 +71,15 @@ def _secret_fragments(settings: ArmConnectionSettings) -> list[str]:
     return fragments
 
 
+def _quiet_http_logging() -> None:
+    # azure-core logs every request's and response's headers at INFO; in a task log that drowns the
+    # access report and ARM's own errors. Warnings and errors still come through.
+    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
+
+
 def _client_kwargs(settings: ArmConnectionSettings, policies: list[Any]) -> dict[str, Any]:
     """Keyword arguments shared by every ARM client of a hook (sync and async)."""
+    _quiet_http_logging()
     kwargs: dict[str, Any] = {
         "base_url": settings.cloud.arm_endpoint,
         "credential_scopes": [settings.cloud.arm_scope],

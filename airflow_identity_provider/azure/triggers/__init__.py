@@ -1,0 +1,1 @@
+"""Deferrable triggers for Azure Resource Manager (see :mod:`.deployment`)."""

@@ -1,0 +1,248 @@
+"""What every ARM operator shares: the connection, the task's correlation id, the preflight and ARM errors.
+
+An operator builds ONE hook per ``execute`` (one credential, one token, one correlation id for every
+request of the task try) and closes it when ``execute`` returns or raises, ``TaskDeferred`` included.
+Nothing here imports the azure SDK at module level: DAG files import the operators at parse time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar, cast
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_identity_provider.azure.connection import normalize_scope
+from airflow_identity_provider.azure.hooks.arm import AzureResourceManagerHook
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from azure.core.exceptions import HttpResponseError
+    from azure.mgmt.resource.deployments import DeploymentsMgmtClient
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+    from airflow_identity_provider.azure.preflight import AccessReport, Preflight
+
+__all__ = [
+    "ACCESS_REPORT_XCOM_KEY",
+    "AzureResourceManagerBaseOperator",
+    "LeastPrivilege",
+    "Overprivilege",
+    "arm_error_text",
+    "raise_arm_error",
+    "resource_group_scope",
+    "task_identity",
+]
+
+ACCESS_REPORT_XCOM_KEY = "access_report"
+LeastPrivilege = Literal["enforce", "warn", "off"]
+Overprivilege = Literal["fail", "warn", "ignore"]
+_LEAST_PRIVILEGE: tuple[str, ...] = ("enforce", "warn", "off")
+_OVERPRIVILEGE: tuple[str, ...] = ("fail", "warn", "ignore")
+
+T = TypeVar("T")
+
+
+def task_identity(context: Context | Mapping[str, Any]) -> tuple[str, str, str, int, int]:
+    """``(dag_id, task_id, run_id, try_number, map_index)`` of the running task instance."""
+    ti = context["ti"]
+    map_index = getattr(ti, "map_index", -1)
+    return (
+        str(ti.dag_id),
+        str(ti.task_id),
+        str(ti.run_id),
+        int(getattr(ti, "try_number", 1) or 1),
+        -1 if map_index is None else int(map_index),
+    )
+
+
+def resource_group_scope(subscription_id: str, resource_group_name: str) -> str:
+    """The canonical ARM scope of a resource group (validated: a bad name fails before any request)."""
+    try:
+        return normalize_scope(f"/subscriptions/{subscription_id}/resourceGroups/{resource_group_name}")
+    except ValueError as err:
+        raise AirflowException(f"Invalid resource group {resource_group_name!r}: {err}") from None
+
+
+def arm_error_text(err: BaseException) -> str:
+    """ARM's own words for a failed request: ``(Code) message`` plus its details, never paraphrased.
+
+    azure-core's ``str(HttpResponseError)`` already holds ``(Code) Message`` followed by a ``Code:``/
+    ``Message:`` block; keep it verbatim and add the HTTP status, which ``str()`` leaves out.
+    """
+    status = getattr(err, "status_code", None)
+    text = str(err).strip()
+    return f"HTTP {status}: {text}" if status else text
+
+
+def raise_arm_error(what: str, err: HttpResponseError) -> NoReturn:
+    """Re-raise an ARM error as an AirflowException whose message carries ARM's text verbatim."""
+    raise AirflowException(f"Azure Resource Manager refused to {what}. {arm_error_text(err)}") from err
+
+
+class _InfoAsDebug:
+    """A logger view that turns info into debug and passes warnings and errors through."""
+
+    def __init__(self, log: Any) -> None:
+        self._log = log
+
+    def info(self, msg: str, *args: Any) -> None:
+        self._log.debug(msg, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._log, name)
+
+
+class AzureResourceManagerBaseOperator(BaseOperator):
+    """Base of the ARM operators: connection, correlation id, least-privilege preflight.
+
+    :param azure_resource_manager_conn_id: an ``azure_resource_manager`` connection; its
+        ``allowed_scopes`` extra is the fence no operator may write outside of.
+    :param least_privilege: ``enforce`` (refuse a write the identity lacks a permission for, or that
+        leaves the fence), ``warn`` (log and go on), ``off``.
+    :param overprivilege: what to do when the identity holds far more than it needs (Owner or
+        Contributor on the subscription, role-assignment write): ``fail``, ``warn`` or ``ignore``.
+    :param required_actions: actions this task needs on top of the operator's own list (REQUIRED_ACTIONS).
+    :param subscription_id: the subscription to work in; default: the connection's.
+    """
+
+    def __init__(
+        self,
+        *,
+        azure_resource_manager_conn_id: str = AzureResourceManagerHook.default_conn_name,
+        least_privilege: LeastPrivilege = "enforce",
+        overprivilege: Overprivilege = "warn",
+        required_actions: Sequence[str] = (),
+        subscription_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if least_privilege not in _LEAST_PRIVILEGE:
+            raise ValueError(f"least_privilege must be one of {', '.join(_LEAST_PRIVILEGE)}, not {least_privilege!r}")
+        if overprivilege not in _OVERPRIVILEGE:
+            raise ValueError(f"overprivilege must be one of {', '.join(_OVERPRIVILEGE)}, not {overprivilege!r}")
+        if isinstance(required_actions, str):
+            raise ValueError("required_actions must be a list of action names, not one string")
+        self.azure_resource_manager_conn_id = azure_resource_manager_conn_id
+        self.least_privilege: LeastPrivilege = least_privilege
+        self.overprivilege: Overprivilege = overprivilege
+        self.required_actions = tuple(required_actions)
+        self.subscription_id = subscription_id
+
+    # -- connection --------------------------------------------------------------------------------
+
+    def make_hook(self, context: Context | Mapping[str, Any]) -> AzureResourceManagerHook:
+        """A hook whose every request carries this task try's correlation id (uuid5 of dag/run/task/try).
+
+        Passed explicitly rather than read from the current context so that it is the same id whether
+        the operator runs under the task runner, ``dag.test()`` or a unit test.
+        """
+        from airflow_identity_provider.azure.policies import correlation_id_for
+
+        dag_id, task_id, run_id, try_number, map_index = task_identity(context)
+        correlation_id = correlation_id_for(dag_id, run_id, task_id, try_number, map_index)
+        return AzureResourceManagerHook(self.azure_resource_manager_conn_id, correlation_id=correlation_id)
+
+    def target_subscription(self, hook: AzureResourceManagerHook) -> str:
+        """The subscription this task works in: the operator's ``subscription_id`` or the connection's."""
+        if self.subscription_id:
+            try:
+                return normalize_scope(f"/subscriptions/{self.subscription_id}").split("/")[2]
+            except ValueError:
+                raise AirflowException(f"subscription_id {self.subscription_id!r} is not a GUID") from None
+        return hook.settings.require_subscription_id()
+
+    @staticmethod
+    def resource_client(hook: AzureResourceManagerHook, subscription_id: str) -> ResourceManagementClient:
+        """The hook's resources client, or one bound to another subscription with the same credential
+        and pipeline (host pin, correlation id); the hook closes it with the others."""
+        if subscription_id == hook.settings.subscription_id:
+            return hook.get_resource_client()
+
+        def build() -> ResourceManagementClient:
+            from azure.mgmt.resource.resources import ResourceManagementClient
+
+            return ResourceManagementClient(hook.get_credential(), subscription_id, **hook._kwargs())
+
+        return hook._client(f"resources:{subscription_id}", build)
+
+    @staticmethod
+    def deployments_client(hook: AzureResourceManagerHook, subscription_id: str) -> DeploymentsMgmtClient:
+        """Like :meth:`resource_client`, for deployments (what-if is the one subscription-bound call)."""
+        if subscription_id == hook.settings.subscription_id:
+            return hook.get_deployments_client()
+
+        def build() -> DeploymentsMgmtClient:
+            from azure.mgmt.resource.deployments import DeploymentsMgmtClient
+
+            return DeploymentsMgmtClient(hook.get_credential(), subscription_id, **hook._kwargs())
+
+        return hook._client(f"deployments:{subscription_id}", build)
+
+    # -- least-privilege preflight -----------------------------------------------------------------
+
+    def make_preflight(self, hook: AzureResourceManagerHook) -> Preflight:
+        """One Preflight per execute, so its permission reads are cached across the checks of one task."""
+        from airflow_identity_provider.azure.preflight import Preflight
+
+        return Preflight(
+            hook, least_privilege=self.least_privilege, overprivilege=self.overprivilege, logger=self._logger()
+        )
+
+    def _logger(self) -> logging.Logger:
+        # The task logger is structlog's, not a logging.Logger; Preflight only calls info/warning/error
+        # with one string, which both provide, so its report lands in the task log.
+        return cast("logging.Logger", self.log)
+
+    def check_fence(self, hook: AzureResourceManagerHook, *, target_scope: str, operation: str, **check: Any) -> None:
+        """The offline half of the preflight: scope fence (and e.g. Complete mode), no ARM request.
+
+        Run before the task sends anything about the target to ARM (a GET, a what-if), so a task aimed
+        outside ``allowed_scopes`` is refused with the fence's reason rather than whatever ARM says
+        about a group it should not touch. Permissions are read later, once, by the full check.
+        """
+        from airflow_identity_provider.azure.preflight import Preflight
+
+        self.log.info("Scope fence check for %s at %s (offline)", operation, target_scope)
+        # Its OK-report would say "permissions: not checked", which reads like a gap: keep it at debug
+        # (the full report follows before the write); a refusal is still logged as an error.
+        quiet = cast("logging.Logger", _InfoAsDebug(self.log))
+        Preflight(hook, least_privilege="off", overprivilege="ignore", logger=quiet).check(
+            target_scope=target_scope, operation=operation, **check
+        )
+
+    def run_preflight(
+        self,
+        context: Context | Mapping[str, Any],
+        preflight: Preflight,
+        *,
+        target_scope: str,
+        operation: str,
+        extra_actions: Iterable[str] = (),
+        push: bool = True,
+        **check: Any,
+    ) -> AccessReport:
+        """Check ``operation`` at ``target_scope``; the Preflight logs the report, this pushes it to XCom.
+
+        A refusal (PreflightRefused) propagates unchanged, so the task fails with the preflight's own
+        readable reason; its report, when it carries one, is pushed first so the UI shows why.
+        """
+        from airflow_identity_provider.azure.preflight import PreflightRefused
+
+        actions = tuple(dict.fromkeys([*extra_actions, *self.required_actions]))
+        try:
+            report = preflight.check(target_scope=target_scope, operation=operation, extra_actions=actions, **check)
+        except PreflightRefused as refused:
+            report_of_refusal = getattr(refused, "report", None)
+            if push and report_of_refusal is not None:
+                self._push_report(context, report_of_refusal)
+            raise
+        if push:
+            self._push_report(context, report)
+        return report
+
+    def _push_report(self, context: Context | Mapping[str, Any], report: AccessReport) -> None:
+        # The Preflight has already logged the report (info when clean, warning or error otherwise).
+        context["ti"].xcom_push(key=ACCESS_REPORT_XCOM_KEY, value=report.to_dict())

@@ -1,0 +1,199 @@
+"""Deployment request bodies: template sources, parameters, names, tags and outputs. Pure; no SDK, no network.
+
+Template sources (exactly one): an inline ``template`` dict, a ``template_file`` (JSON), a
+``template_link`` URI (ARM fetches it) or a ``template_spec_id`` (``templateLink.id``). Parameters: a
+dict and/or a ``parameters_file`` (a ``*.parameters.json`` with ``$schema``/``parameters``, or a plain
+object); the dict wins per key, like the overrides of the ARM deployment tasks of other tools.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "CONTENT_HASH_TAG",
+    "RUN_KEY_TAG",
+    "SECURE_TYPES",
+    "content_hash",
+    "default_deployment_name",
+    "deployment_tags",
+    "load_parameters",
+    "mask_secure_parameters",
+    "outputs_for_xcom",
+    "run_key",
+    "template_properties",
+]
+
+RUN_KEY_TAG = "airflow_run_key"
+CONTENT_HASH_TAG = "airflow_content_hash"
+SECURE_TYPES = frozenset({"securestring", "secureobject"})
+MASK = "***"
+_NAME_MAX = 64  # ARM deployment names: 1-64 of letters, digits, '-', '_', '.', '(', ')'
+_NOT_NAME_CHAR = re.compile(r"[^-\w.()]")
+
+
+class TemplateSourceError(ValueError):
+    """The operator was given no template, several, or one that cannot be read."""
+
+
+def _digest(*parts: str, length: int) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:length]
+
+
+def run_key(dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> str:
+    """The same for every try of one task instance, different across runs: tags a deployment so that a
+    retry recognises the deployment its previous try started."""
+    return _digest(dag_id, task_id, run_id, str(map_index), length=20)
+
+
+def default_deployment_name(dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> str:
+    """``<task_id>-<hash of dag/task/run/map index>``: stable across retries, so a retry finds the
+    deployment of its previous try instead of starting a second one; readable in the portal."""
+    suffix = _digest(dag_id, task_id, run_id, str(map_index), length=12)
+    stem = _NOT_NAME_CHAR.sub("-", task_id).strip(".") or "airflow"
+    return f"{stem[: _NAME_MAX - len(suffix) - 1]}-{suffix}"
+
+
+def _read_json(path: str, base_dir: Path | None, what: str) -> Any:
+    file = Path(path)
+    if not file.is_absolute() and base_dir is not None:
+        file = base_dir / file
+    try:
+        return json.loads(file.read_text(encoding="utf-8-sig"))  # utf-8-sig: files saved by Windows editors
+    except OSError as err:
+        raise TemplateSourceError(f"cannot read {what} {str(file)!r}: {err.strerror or err}") from None
+    except ValueError as err:
+        raise TemplateSourceError(f"{what} {str(file)!r} is not valid JSON: {err}") from None
+
+
+def template_properties(
+    *,
+    template: Mapping[str, Any] | None,
+    template_file: str | None,
+    template_link: str | None,
+    template_spec_id: str | None,
+    base_dir: Path | None = None,
+) -> dict[str, Any]:
+    """``{"template": {...}}`` or ``{"templateLink": {...}}`` for the deployment's properties."""
+    given = {
+        name: value
+        for name, value in (
+            ("template", template),
+            ("template_file", template_file),
+            ("template_link", template_link),
+            ("template_spec_id", template_spec_id),
+        )
+        if value
+    }
+    if len(given) != 1:
+        named = ", ".join(given) or "none"
+        raise TemplateSourceError(
+            f"give exactly one of template, template_file, template_link, template_spec_id (got: {named})"
+        )
+    if template:
+        if not isinstance(template, Mapping):
+            raise TemplateSourceError(f"template must be a dict (an ARM JSON template), got {type(template).__name__}")
+        return {"template": dict(template)}
+    if template_file:
+        loaded = _read_json(template_file, base_dir, "template_file")
+        if not isinstance(loaded, dict):
+            raise TemplateSourceError(f"template_file {template_file!r} must hold a JSON object")
+        return {"template": loaded}
+    if template_link:
+        return {"templateLink": {"uri": template_link}}
+    return {"templateLink": {"id": template_spec_id}}
+
+
+def _wrap(value: Any) -> dict[str, Any]:
+    """ARM wants ``{"value": v}`` (or ``{"reference": ...}`` for Key Vault). A dict whose only key is
+    ``value``, or that has ``reference``, is taken as already wrapped; anything else is a plain value."""
+    if isinstance(value, Mapping) and (set(value) == {"value"} or "reference" in value):
+        return dict(value)
+    return {"value": value}
+
+
+def load_parameters(
+    parameters: Mapping[str, Any] | None, parameters_file: str | None, base_dir: Path | None = None
+) -> dict[str, Any]:
+    """File parameters overridden by the dict, each in ARM's ``{"value": ...}`` shape."""
+    merged: dict[str, Any] = {}
+    if parameters_file:
+        loaded = _read_json(parameters_file, base_dir, "parameters_file")
+        if isinstance(loaded, dict) and isinstance(loaded.get("parameters"), dict) and "$schema" in loaded:
+            loaded = loaded["parameters"]
+        if not isinstance(loaded, dict):
+            raise TemplateSourceError(f"parameters_file {parameters_file!r} must hold a JSON object")
+        merged.update({str(k): _wrap(v) for k, v in loaded.items()})
+    if parameters:
+        if not isinstance(parameters, Mapping):
+            raise TemplateSourceError(f"parameters must be a dict, got {type(parameters).__name__}")
+        merged.update({str(k): _wrap(v) for k, v in parameters.items()})
+    return merged
+
+
+def mask_secure_parameters(
+    properties: Mapping[str, Any], parameters: Mapping[str, Any], mask: Callable[[Any], None]
+) -> None:
+    """Register the values of parameters the inline template declares secure with the secrets masker,
+    before anything (an ARM error echoing the request, a debug log) can print them."""
+    template = properties.get("template")
+    declared = template.get("parameters") if isinstance(template, Mapping) else None
+    if not isinstance(declared, Mapping):
+        return
+    for name, spec in declared.items():
+        if not isinstance(spec, Mapping) or str(spec.get("type", "")).lower() not in SECURE_TYPES:
+            continue
+        value = parameters.get(name, {}).get("value")
+        if value not in (None, ""):
+            mask(value)
+
+
+def content_hash(scope: str, properties: Mapping[str, Any]) -> str:
+    """What the deployment would do: scope, template (or link), parameters and mode. Two runs with the same
+    hash deploy the same thing. Unlike ARM's ``templateHash`` it covers the parameters too."""
+    canonical = json.dumps({"scope": scope.lower(), "properties": properties}, sort_keys=True, default=str)
+    return _digest(canonical, length=32)
+
+
+def deployment_tags(
+    user_tags: Mapping[str, str] | None, *, dag_id: str, task_id: str, run_key_value: str, content: str
+) -> dict[str, str]:
+    """User tags plus where the deployment came from (searchable in the portal) and the retry markers."""
+    tags = {str(k): str(v) for k, v in (user_tags or {}).items()}
+    tags.update(
+        {
+            "airflow_dag_id": dag_id[:256],
+            "airflow_task_id": task_id[:256],
+            RUN_KEY_TAG: run_key_value,
+            CONTENT_HASH_TAG: content,
+        }
+    )
+    return tags
+
+
+def outputs_for_xcom(outputs: Mapping[str, Any] | None, mask: Callable[[Any], None]) -> dict[str, Any]:
+    """Deployment outputs as ``{name: value}``.
+
+    Secure outputs (``SecureString``/``SecureObject``) never reach XCom: their value, if ARM returned one,
+    is registered with the secrets masker and the XCom gets ``"***"``. (ARM itself omits their values;
+    this holds even if an API version or a proxy does not.)
+    """
+    result: dict[str, Any] = {}
+    for name, spec in (outputs or {}).items():
+        if not isinstance(spec, Mapping):
+            result[name] = spec
+            continue
+        kind = str(spec.get("type", "")).lower()
+        value = spec.get("value")
+        if kind in SECURE_TYPES:
+            if value not in (None, "", {}):
+                mask(value)
+            result[name] = MASK
+        else:
+            result[name] = value
+    return result
