@@ -23,10 +23,24 @@ from dev.airflow_server import (
     start_api_server,
     start_component,
 )
-from dev.idp.local_idp import BUILTIN_USERS, DEFAULT_PASSWORD, GROUPS_SCOPES, start_local_idp
+from dev.idp.local_idp import (
+    API_AUDIENCE,
+    BUILTIN_USERS,
+    DEFAULT_PASSWORD,
+    GROUPS_SCOPES,
+    SERVICE_CLIENT_ID,
+    SERVICE_CLIENT_SECRET,
+    start_local_idp,
+)
 
 DEMO_CLIENT = "33333333-3333-3333-3333-333333333333"
-ROLE_MAPPING = {"airflow-admins": "Admin", "airflow-ops": "Op", "airflow-users": "User", "airflow-viewers": "Viewer"}
+ROLE_MAPPING = {
+    "airflow-admins": "Admin",
+    "airflow-ops": "Op",
+    "airflow-users": "User",
+    "airflow-viewers": "Viewer",
+    "Airflow.Op": "Op",  # app role of the IdP's svc-etl client: machine access through POST /auth/token
+}
 
 
 def _port(preferred: int) -> int:
@@ -112,6 +126,7 @@ def main() -> None:
                 "AIRFLOW__IDENTITY_AUTH_MANAGER__CLIENT_SECRET": idp.client_secret,
                 "AIRFLOW__IDENTITY_AUTH_MANAGER__SCOPES": " ".join(GROUPS_SCOPES),
                 "AIRFLOW__IDENTITY_AUTH_MANAGER__ROLE_MAPPING": json.dumps(ROLE_MAPPING),
+                "AIRFLOW__IDENTITY_AUTH_MANAGER__API_AUDIENCES": API_AUDIENCE,
                 **conn_env,
             },
         )
@@ -132,6 +147,12 @@ def main() -> None:
     for user, groups in BUILTIN_USERS.items():
         role = max((ROLE_MAPPING[g] for g in groups if g in ROLE_MAPPING), default="none (refused)", key=_rank)
         print(f"  {user:<6} groups {', '.join(groups):<30} -> {role}")
+    print(
+        f"Machine:   client credentials {SERVICE_CLIENT_ID}/{SERVICE_CLIENT_SECRET} at {idp.token_endpoint} "
+        f"(resource {API_AUDIENCE}), then POST {base}/auth/token with the access token as Bearer"
+    )
+    if emulator is not None:
+        print("DAGs:      arm_deploy_demo (deploys into rg-demo), arm_fence_refused_demo (refused by the fence)")
     print(f"Logs:      {home / 'logs'}\nCtrl-C stops everything.")
     while True:
         time.sleep(1)
