@@ -194,7 +194,6 @@ class OidcProvider:
 
     def validate_id_token(self, id_token: str, *, nonce: str) -> dict[str, Any]:
         claims = self._verified_claims(id_token)
-        self.check_provider_claims(claims)
         check_claims(
             claims,
             Expected(
@@ -258,9 +257,6 @@ class OidcProvider:
 
     def access_token_issuers(self, claims: dict[str, Any]) -> set[str]:
         return {self.settings.issuer}
-
-    def check_provider_claims(self, claims: dict[str, Any]) -> None:
-        """Provider-specific refusals that run before the generic checks."""
 
     def identity(self, claims: dict[str, Any], *, access_token: object) -> Identity:
         identity = identity_from_claims(claims, groups_claim=self.settings.groups_claim)
