@@ -30,6 +30,7 @@ __all__ = [
     "AuthType",
     "ConnectionConfigError",
     "ManagedIdentityId",
+    "canonical_subscription_id",
     "normalize_scope",
     "parse_allowed_scopes",
     "parse_connection_settings",
@@ -559,6 +560,14 @@ def parse_allowed_scopes(value: Any) -> tuple[str, ...]:
         if scope not in scopes:
             scopes.append(scope)
     return tuple(scopes)
+
+
+def canonical_subscription_id(value: str) -> str:
+    """A subscription id (a GUID, surrounding whitespace ignored) in canonical lower case; ValueError if not."""
+    text = value.strip()
+    if not _GUID.match(text):
+        raise ValueError(f"subscription id {value!r} is not a GUID")
+    return text.lower()
 
 
 def normalize_scope(scope: str) -> str:

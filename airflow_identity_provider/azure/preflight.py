@@ -43,7 +43,7 @@ import json
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol
 
 from airflow.sdk.exceptions import AirflowFailException
 from azure.core.exceptions import HttpResponseError
@@ -89,6 +89,7 @@ __all__ = [
     "LeastPrivilegeMode",
     "OverprivilegeMode",
     "Preflight",
+    "PreflightLogger",
     "PreflightRefused",
 ]
 
@@ -104,6 +105,17 @@ _MAX_PAGES = 20  # a permissions list has one entry per role; more pages than th
 _DERIVATION_MODE = "Incremental"
 
 _log = logging.getLogger(__name__)
+
+
+class PreflightLogger(Protocol):
+    """Where a Preflight writes its report: anything with ``info``/``warning``/``error(msg, *args)``, such as
+    a ``logging.Logger`` or an Airflow task's (structlog) ``self.log``."""
+
+    def info(self, msg: str, /, *args: Any) -> None: ...
+
+    def warning(self, msg: str, /, *args: Any) -> None: ...
+
+    def error(self, msg: str, /, *args: Any) -> None: ...
 
 
 class PreflightRefused(AirflowFailException):
@@ -321,7 +333,7 @@ class Preflight:
         *,
         least_privilege: LeastPrivilegeMode = "enforce",
         overprivilege: OverprivilegeMode = "warn",
-        logger: logging.Logger | None = None,
+        logger: PreflightLogger | None = None,
     ) -> None:
         if least_privilege not in _LEAST_PRIVILEGE_MODES:
             raise ValueError(
@@ -332,7 +344,7 @@ class Preflight:
         self.hook = hook
         self.least_privilege: LeastPrivilegeMode = least_privilege
         self.overprivilege: OverprivilegeMode = overprivilege
-        self.log = logger or _log
+        self.log: PreflightLogger = logger or _log
         self._cache: dict[tuple[Any, ...], _Facts] = {}
 
     # -- public ------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Resource groups and ``Microsoft.Resources/tags`` at any scope."""
+"""Resource groups, the resources in a group (as left by succeeded deployments) and
+``Microsoft.Resources/tags`` at any scope."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ import re
 from typing import Any
 
 from . import lro
-from .state import ResourceGroup, State
+from .state import Deployment, ResourceGroup, State
 from .web import ArmFailure, Request, Response, arm_error
 
 _RG_LIST = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups$", re.I)
 _RG = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)$", re.I)
+_RG_RESOURCES = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)/resources$", re.I)
 _TAGS = re.compile(r"^(?P<scope>.*)/providers/microsoft\.resources/tags/default$", re.I)
 _RG_SCOPE = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)$", re.I)
-PATTERNS = (_RG_LIST, _RG, _TAGS)
+PATTERNS = (_RG_LIST, _RG, _RG_RESOURCES, _TAGS)
 
 
 def route(state: State, req: Request, path: str) -> Response | None:
@@ -27,6 +29,8 @@ def route(state: State, req: Request, path: str) -> Response | None:
         return Response(200, {"value": groups, "nextLink": None})
     if m := _RG.match(path):
         return resource_group(state, req, m.group("sub"), m.group("rg"))
+    if m := _RG_RESOURCES.match(path):
+        return list_resources(state, req, m.group("sub"), m.group("rg")) if req.method == "GET" else None
     return None
 
 
@@ -94,6 +98,47 @@ def resource_group(state: State, req: Request, sub: str, name: str) -> Response:
         state.scope_tags.pop(rg.id.lower(), None)
         return lro.start_location_operation(state, req, f"/subscriptions/{sub}/operationresults", 200, None)
     return arm_error(405, "MethodNotAllowed", f"The method '{req.method}' is not allowed on a resource group.")
+
+
+def _finish_order(d: Deployment) -> float:
+    return d.finished or 0.0
+
+
+def _generic_resource(resource: dict[str, Any], rg: ResourceGroup) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": resource["id"],
+        "name": resource["name"],
+        "type": resource["type"],
+        "location": str(resource.get("location") or rg.location),
+    }
+    for key in ("kind", "sku", "tags"):
+        if resource.get(key):
+            body[key] = resource[key]
+    return body
+
+
+def list_resources(state: State, req: Request, sub: str, name: str) -> Response:
+    """``GET .../resourceGroups/{rg}/resources``: the top-level resources that succeeded deployments
+    declared in the group (a later deployment of the same id wins). ``$filter=resourceType eq '…'`` and
+    ``$top`` are honoured; nested (``a/b``) and extension resources are not listed, as in ARM.
+    """
+    rg = require(state, sub, name)
+    prefix = rg.id.lower() + "/providers/"
+    found: dict[str, dict[str, Any]] = {}
+    for d in sorted(state.deployments.values(), key=_finish_order):
+        if d.state != "Succeeded":
+            continue
+        for resource in d.resources:
+            rid = str(resource.get("id", ""))
+            if rid.lower().startswith(prefix) and rid[len(prefix) :].count("/") == 2:  # namespace/type/name
+                found[rid.lower()] = _generic_resource(resource, rg)
+    items = list(found.values())
+    if m := re.search(r"resourceType\s+eq\s+'([^']*)'", req.param("$filter") or "", re.I):
+        items = [r for r in items if str(r["type"]).lower() == m.group(1).lower()]
+    top = req.param("$top")
+    if top and top.isdigit():
+        items = items[: int(top)]
+    return Response(200, {"value": items, "nextLink": None})
 
 
 def _tags_body(scope: str, tag_values: dict[str, str]) -> dict[str, Any]:

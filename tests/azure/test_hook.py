@@ -1,4 +1,5 @@
-"""The hook without a server: connection sources, client construction per cloud, policy order, caching."""
+"""The hook without a server: connection sources, client construction per cloud, policy order, caching
+(one test, per-subscription clients and their one token, runs against the ARM emulator)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import pytest
 from airflow_identity_provider.azure.connection import ConnectionConfigError
 from airflow_identity_provider.azure.hooks.arm import AzureResourceManagerAsyncHook, AzureResourceManagerHook
 from airflow_identity_provider.azure.policies import CorrelationIdPolicy, HostPinningPolicy, RateLimitLoggingPolicy
+from tests.azure.test_arm_emulator import arm_extras, arm_requests, emulator, set_conn, token_requests
+
+__all__ = ["emulator"]  # the module-scoped ARM emulator fixture (started only by the test that uses it)
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT = "0b0b0b0b-1111-2222-3333-444444444444"
@@ -188,6 +192,87 @@ def test_clients_are_built_once_and_share_one_credential(monkeypatch: pytest.Mon
         assert any(isinstance(p, RateLimitLoggingPolicy) for p in policies)
     hook.close()
     assert hook.get_resource_client() is not None  # usable again after close
+
+
+OTHER_SUB = "9b9b9b9b-5555-6666-7777-888888888888"
+
+
+def test_one_client_per_kind_and_subscription(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_json_conn(monkeypatch, "arm_mi", extra={"subscription_id": SUB})
+    hook = AzureResourceManagerHook("arm_mi", correlation_id="fixed-id")
+    getters = (hook.get_resource_client, hook.get_deployments_client, hook.get_authorization_client)
+    for get in getters:
+        default, other = get(), get(subscription_id=OTHER_SUB)
+        assert other is not default
+        assert get(subscription_id=f" {OTHER_SUB.upper()} ") is other  # canonical GUID: the same client
+        assert get(subscription_id=SUB) is default  # the connection's own subscription, spelled out
+        assert default._config.subscription_id == SUB and other._config.subscription_id == OTHER_SUB
+        assert default._config.credential is other._config.credential is hook.get_credential()
+        policies = [getattr(p, "_policy", p) for p in other._client._pipeline._impl_policies]
+        assert next(p for p in policies if isinstance(p, CorrelationIdPolicy)).correlation_id == "fixed-id"
+        assert any(isinstance(p, HostPinningPolicy) for p in policies)
+    assert len(hook._clients) == 6
+    with pytest.raises(ValueError, match="not a GUID"):
+        hook.get_resource_client(subscription_id="../../providers/Microsoft.Authorization")
+    hook.close()
+    assert hook._clients == {}
+
+
+def test_other_subscription_needs_no_connection_subscription(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_json_conn(monkeypatch, "arm_nosub", extra={})
+    hook = AzureResourceManagerHook("arm_nosub")
+    assert hook.get_resource_client(subscription_id=OTHER_SUB)._config.subscription_id == OTHER_SUB
+    with pytest.raises(ConnectionConfigError, match="'subscription_id' is not set"):
+        hook.get_resource_client()
+    hook.close()
+
+
+def test_async_hook_one_client_per_kind_and_subscription(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_json_conn(monkeypatch, "arm_mi", extra={"subscription_id": SUB})
+
+    async def run() -> None:
+        async with AzureResourceManagerAsyncHook("arm_mi") as hook:
+            for get in (hook.get_resource_client, hook.get_deployments_client, hook.get_authorization_client):
+                default, other = get(), get(subscription_id=OTHER_SUB)
+                assert other is not default and get(subscription_id=OTHER_SUB) is other
+                assert get(subscription_id=SUB) is default
+                assert other._config.subscription_id == OTHER_SUB
+                assert default._config.credential is other._config.credential is hook.get_credential()
+            assert len(hook._clients) == 6
+        assert hook._clients == {} and hook._credential is None
+
+    asyncio.run(run())
+
+
+@pytest.mark.integration
+def test_two_subscriptions_two_clients_one_token(monkeypatch: pytest.MonkeyPatch, emulator: Any) -> None:
+    """Against the ARM emulator: each subscription gets its own client, both ride on one token."""
+    emulator.reset()
+    set_conn(
+        monkeypatch,
+        "arm_sp",
+        login=CLIENT,
+        password="sp-secret-value",
+        **arm_extras(emulator, auth_type="client_secret", tenant_id=TENANT, subscription_id=SUB),
+    )
+    hook = AzureResourceManagerHook("arm_sp")
+    try:
+        mine, other = hook.get_resource_client(), hook.get_resource_client(subscription_id=OTHER_SUB)
+        assert mine is not other
+        assert mine._config.credential is other._config.credential is hook.get_credential()
+        mine.resource_groups.create_or_update("rg-mine", {"location": "westeurope"})
+        other.resource_groups.create_or_update("rg-other", {"location": "westeurope"})
+        assert [g.name for g in mine.resource_groups.list()] == ["rg-mine"]
+        assert [g.name for g in other.resource_groups.list()] == ["rg-other"]
+        deployments = hook.get_deployments_client(subscription_id=OTHER_SUB)
+        assert list(deployments.deployments.list_by_resource_group("rg-other")) == []
+        subscriptions = {r.path.split("/")[2].lower() for r in arm_requests(emulator)}
+        assert subscriptions == {SUB, OTHER_SUB}
+        assert len(token_requests(emulator)) == 1
+    finally:
+        hook.close()
+        emulator.reset()
+    assert hook._clients == {}
 
 
 def test_subscription_required_for_clients(monkeypatch: pytest.MonkeyPatch) -> None:

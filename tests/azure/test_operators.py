@@ -119,22 +119,39 @@ def connect(monkeypatch: pytest.MonkeyPatch, emu: Any, **extra: Any) -> None:
     set_conn(monkeypatch, CONN_ID, login=CLIENT, password="sp-secret-value", **extras)
 
 
-def create_group(emu: Any, name: str) -> None:
-    """Create a group straight through the SDK (setup, not under test), then forget the recording."""
+def _setup_client(emu: Any, client_class: Any) -> Any:
+    """An SDK client for test setup (not under test): its own credential, straight at the emulator."""
     from azure.identity import ClientSecretCredential
-    from azure.mgmt.resource.resources import ResourceManagementClient
 
     cred = ClientSecretCredential(
         TENANT, CLIENT, "x", authority=emu.url, disable_instance_discovery=True, connection_verify=emu.ca_path
     )
-    client = ResourceManagementClient(
+    return client_class(
         cred,
         SUB,
         base_url=emu.url,
         credential_scopes=["https://management.azure.com/.default"],
         connection_verify=emu.ca_path,
+        polling_interval=0,
     )
+
+
+def create_group(emu: Any, name: str) -> None:
+    """Create a group straight through the SDK (setup, not under test), then forget the recording."""
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+    client = _setup_client(emu, ResourceManagementClient)
     client.resource_groups.create_or_update(name, {"location": "westeurope"})
+    client.close()
+
+
+def deploy_storage(emu: Any, resource_group: str, account: str) -> None:
+    """Deploy TEMPLATE (one storage account) straight through the SDK: setup, not under test."""
+    from azure.mgmt.resource.deployments import DeploymentsMgmtClient
+
+    client = _setup_client(emu, DeploymentsMgmtClient)
+    body = {"properties": {"mode": "Incremental", "template": TEMPLATE, "parameters": {"name": {"value": account}}}}
+    client.deployments.begin_create_or_update(resource_group, f"setup-{account}", body).result()
     client.close()
 
 
@@ -272,6 +289,22 @@ def test_resource_group_create_outside_fence_is_refused_offline(emu: Any) -> Non
     assert not [r for r in emu.requests()[start:] if "rg-etl2" in r.path.lower()]
 
 
+def test_resource_group_in_another_subscription(emu: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    other_sub = "9b9b9b9b-5555-6666-7777-888888888888"
+    other_scope = f"/subscriptions/{other_sub}/resourceGroups/{RG}"
+    connect(monkeypatch, emu, allowed_scopes=[RG_SCOPE, other_scope])
+    ti = FakeTaskInstance(task_id="rg")
+    op = AzureResourceGroupCreateOrUpdateOperator(
+        task_id="rg", resource_group_name=RG, location="westeurope", subscription_id=other_sub.upper()
+    )
+    start = mark(emu)
+    assert op.execute(make_context(ti))["id"] == other_scope
+    (put,) = writes(emu, start)
+    assert put.path.lower() == other_scope.lower()
+    assert ti.xcom["access_report"]["target_scope"] == other_scope
+    assert len([r for r in emu.requests()[start:] if TOKEN_PATHS.search(r.path) and "token" in r.path]) == 1
+
+
 def test_resource_group_location_change_is_refused(emu: Any) -> None:
     op = AzureResourceGroupCreateOrUpdateOperator(task_id="rg", resource_group_name=RG, location="eastus")
     start = mark(emu)
@@ -281,12 +314,21 @@ def test_resource_group_location_change_is_refused(emu: Any) -> None:
 
 
 def test_resource_group_delete(emu: Any) -> None:
-    # The emulator serves no resource listing, so the contained-type check is blind: 'warn' goes on
-    # with the group's own delete right (enforce refuses, see the next test).
-    op = AzureResourceGroupDeleteOperator(task_id="rm", resource_group_name=RG, least_privilege="warn")
+    # Under the default 'enforce': the group holds a storage account, so its delete right is checked too.
+    deploy_storage(emu, RG, "stetl01")
+    op = AzureResourceGroupDeleteOperator(task_id="rm", resource_group_name=RG)
+    assert op.least_privilege == "enforce"
+    ti = FakeTaskInstance(task_id="rm")
     start = mark(emu)
-    assert op.execute(make_context(FakeTaskInstance())) == {"id": RG_SCOPE, "deleted": True, "completed": True}
+    assert op.execute(make_context(ti)) == {"id": RG_SCOPE, "deleted": True, "completed": True}
     assert [r.method for r in writes(emu, start)] == ["DELETE"]
+    listing = [i for i, r in enumerate(emu.requests()[start:]) if r.path.lower().endswith(f"/{RG}/resources")]
+    delete = next(i for i, r in enumerate(emu.requests()[start:]) if r.method == "DELETE")
+    assert len(listing) == 1 and listing[0] < delete  # the contents were listed before the write
+    report = ti.xcom["access_report"]
+    assert report["operation"] == "resource_group_delete" and report["verdict"]["ok"]
+    assert "Microsoft.Storage/storageAccounts/delete" in report["required_actions"]
+    assert "Microsoft.Storage/storageAccounts/delete" in report["verdict"]["allowed"]
     record("arm_calls.resource_group_delete", len(arm_calls(emu, start)))
     start = mark(emu)
     assert op.execute(make_context(FakeTaskInstance()))["deleted"] is False  # a retry after success
@@ -299,9 +341,18 @@ def test_resource_group_delete_refuses_when_contents_cannot_be_checked(emu: Any)
     start = mark(emu)
     with pytest.raises(AirflowException) as err:
         op.execute(make_context(FakeTaskInstance()))
-    # (The emulator serves no resource listing yet and answers 404 before the injected 403: either way
-    # the listing fails, and enforce refuses a delete it cannot check.)
     assert_refused_before_write(emu, start, err.value, "cannot list the resources", "least_privilege='warn'")
+    assert "no read on the group's resources" in str(err.value)  # ARM's own words, verbatim
+
+
+def test_resource_group_delete_refuses_without_delete_right_on_its_contents(emu: Any) -> None:
+    deploy_storage(emu, RG, "stetl01")
+    emu.set_permissions(RG_SCOPE, [{"actions": ["*"], "notActions": ["Microsoft.Storage/storageAccounts/delete"]}])
+    op = AzureResourceGroupDeleteOperator(task_id="rm", resource_group_name=RG)
+    start = mark(emu)
+    with pytest.raises(PreflightRefused) as err:
+        op.execute(make_context(FakeTaskInstance()))
+    assert_refused_before_write(emu, start, err.value, "Microsoft.Storage/storageAccounts/delete")
 
 
 # -- tags -----------------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 ``AzureResourceManagerHook`` (sync) and ``AzureResourceManagerAsyncHook`` (``async with``) read an
 ``azure_resource_manager`` connection, build ONE azure-identity credential for it and share that
 credential across the resources, deployments and authorization clients, so a task fetches one token
-however many clients and calls it uses (the credential's MSAL cache serves the others).
+however many clients and calls it uses (the credential's MSAL cache serves the others). Each
+``get_*_client`` takes an optional ``subscription_id`` for another subscription than the connection's:
+one client per (kind, subscription), same credential, same token.
 
 Every client gets, from the connection's cloud: ``base_url``, ``credential_scopes`` (the two must
 change together or ARM answers "wrong audience"), and per-call policies that pin requests to the
@@ -26,6 +28,7 @@ from airflow.sdk.bases.hook import BaseHook
 from airflow_identity_provider.azure.connection import (
     CONN_TYPE,
     ArmConnectionSettings,
+    canonical_subscription_id,
     settings_from_connection,
 )
 from airflow_identity_provider.azure.credentials import build_async_credential, build_credential
@@ -162,6 +165,19 @@ class _ArmHookBase(BaseHook):
             client: T = self._clients[name]
             return client
 
+    def _subscription_client(
+        self, kind: str, subscription_id: str | None, factory: Callable[[str], T], settings: ArmConnectionSettings
+    ) -> T:
+        """The ``kind`` client bound to ``subscription_id`` (a GUID; default: the connection's), built once
+        per (kind, subscription). Every one shares the hook's credential and pipeline policies, and
+        :meth:`close` closes them all. Naming the connection's own subscription gives the default client.
+        """
+        if subscription_id is None:
+            subscription = settings.require_subscription_id()
+        else:
+            subscription = canonical_subscription_id(subscription_id)
+        return self._client(f"{kind}:{subscription}", lambda: factory(subscription))
+
 
 def _connection_type_info() -> dict[str, Any]:
     from airflow_identity_provider.get_provider_info import get_provider_info
@@ -263,35 +279,36 @@ class AzureResourceManagerHook(_ArmHookBase):
     def _kwargs(self) -> dict[str, Any]:
         return _client_kwargs(self.settings, self._pipeline_policies())
 
-    def get_resource_client(self) -> ResourceManagementClient:
-        def build() -> ResourceManagementClient:
+    def get_resource_client(self, *, subscription_id: str | None = None) -> ResourceManagementClient:
+        """The resources client for ``subscription_id`` (default: the connection's subscription).
+
+        Likewise :meth:`get_deployments_client` and :meth:`get_authorization_client`: one client per
+        (kind, subscription), all sharing the hook's one credential, so another subscription costs no
+        new token. ValueError if ``subscription_id`` is not a GUID.
+        """
+
+        def build(subscription: str) -> ResourceManagementClient:
             from azure.mgmt.resource.resources import ResourceManagementClient
 
-            return ResourceManagementClient(
-                self.get_credential(), self.settings.require_subscription_id(), **self._kwargs()
-            )
+            return ResourceManagementClient(self.get_credential(), subscription, **self._kwargs())
 
-        return self._client("resources", build)
+        return self._subscription_client("resources", subscription_id, build, self.settings)
 
-    def get_deployments_client(self) -> DeploymentsMgmtClient:
-        def build() -> DeploymentsMgmtClient:
+    def get_deployments_client(self, *, subscription_id: str | None = None) -> DeploymentsMgmtClient:
+        def build(subscription: str) -> DeploymentsMgmtClient:
             from azure.mgmt.resource.deployments import DeploymentsMgmtClient
 
-            return DeploymentsMgmtClient(
-                self.get_credential(), self.settings.require_subscription_id(), **self._kwargs()
-            )
+            return DeploymentsMgmtClient(self.get_credential(), subscription, **self._kwargs())
 
-        return self._client("deployments", build)
+        return self._subscription_client("deployments", subscription_id, build, self.settings)
 
-    def get_authorization_client(self) -> AuthorizationManagementClient:
-        def build() -> AuthorizationManagementClient:
+    def get_authorization_client(self, *, subscription_id: str | None = None) -> AuthorizationManagementClient:
+        def build(subscription: str) -> AuthorizationManagementClient:
             from azure.mgmt.authorization import AuthorizationManagementClient
 
-            return AuthorizationManagementClient(
-                self.get_credential(), self.settings.require_subscription_id(), **self._kwargs()
-            )
+            return AuthorizationManagementClient(self.get_credential(), subscription, **self._kwargs())
 
-        return self._client("authorization", build)
+        return self._subscription_client("authorization", subscription_id, build, self.settings)
 
     def list_resource_groups(self) -> list[ResourceGroup]:
         return list(self.get_resource_client().resource_groups.list())
@@ -387,35 +404,29 @@ class AzureResourceManagerAsyncHook(_ArmHookBase):
     def _kwargs(self) -> dict[str, Any]:
         return _client_kwargs(self.settings, self._pipeline_policies())
 
-    def get_resource_client(self) -> AsyncResourceManagementClient:
-        def build() -> AsyncResourceManagementClient:
+    def get_resource_client(self, *, subscription_id: str | None = None) -> AsyncResourceManagementClient:
+        def build(subscription: str) -> AsyncResourceManagementClient:
             from azure.mgmt.resource.resources.aio import ResourceManagementClient
 
-            return ResourceManagementClient(
-                self.get_credential(), self.settings.require_subscription_id(), **self._kwargs()
-            )
+            return ResourceManagementClient(self.get_credential(), subscription, **self._kwargs())
 
-        return self._client("resources", build)
+        return self._subscription_client("resources", subscription_id, build, self.settings)
 
-    def get_deployments_client(self) -> AsyncDeploymentsMgmtClient:
-        def build() -> AsyncDeploymentsMgmtClient:
+    def get_deployments_client(self, *, subscription_id: str | None = None) -> AsyncDeploymentsMgmtClient:
+        def build(subscription: str) -> AsyncDeploymentsMgmtClient:
             from azure.mgmt.resource.deployments.aio import DeploymentsMgmtClient
 
-            return DeploymentsMgmtClient(
-                self.get_credential(), self.settings.require_subscription_id(), **self._kwargs()
-            )
+            return DeploymentsMgmtClient(self.get_credential(), subscription, **self._kwargs())
 
-        return self._client("deployments", build)
+        return self._subscription_client("deployments", subscription_id, build, self.settings)
 
-    def get_authorization_client(self) -> AsyncAuthorizationManagementClient:
-        def build() -> AsyncAuthorizationManagementClient:
+    def get_authorization_client(self, *, subscription_id: str | None = None) -> AsyncAuthorizationManagementClient:
+        def build(subscription: str) -> AsyncAuthorizationManagementClient:
             from azure.mgmt.authorization.aio import AuthorizationManagementClient
 
-            return AuthorizationManagementClient(
-                self.get_credential(), self.settings.require_subscription_id(), **self._kwargs()
-            )
+            return AuthorizationManagementClient(self.get_credential(), subscription, **self._kwargs())
 
-        return self._client("authorization", build)
+        return self._subscription_client("authorization", subscription_id, build, self.settings)
 
     async def list_resource_groups(self) -> list[ResourceGroup]:
         return [group async for group in self.get_resource_client().resource_groups.list()]

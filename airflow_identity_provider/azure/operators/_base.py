@@ -7,23 +7,20 @@ Nothing here imports the azure SDK at module level: DAG files import the operato
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_identity_provider.azure.connection import normalize_scope
+from airflow_identity_provider.azure.connection import canonical_subscription_id, normalize_scope
 from airflow_identity_provider.azure.hooks.arm import AzureResourceManagerHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from azure.core.exceptions import HttpResponseError
-    from azure.mgmt.resource.deployments import DeploymentsMgmtClient
-    from azure.mgmt.resource.resources import ResourceManagementClient
 
-    from airflow_identity_provider.azure.preflight import AccessReport, Preflight
+    from airflow_identity_provider.azure.preflight import AccessReport, Preflight, PreflightLogger
 
 __all__ = [
     "ACCESS_REPORT_XCOM_KEY",
@@ -83,16 +80,19 @@ def raise_arm_error(what: str, err: HttpResponseError) -> NoReturn:
 
 
 class _InfoAsDebug:
-    """A logger view that turns info into debug and passes warnings and errors through."""
+    """A PreflightLogger that turns info into debug and passes warnings and errors through."""
 
     def __init__(self, log: Any) -> None:
         self._log = log
 
-    def info(self, msg: str, *args: Any) -> None:
+    def info(self, msg: str, /, *args: Any) -> None:
         self._log.debug(msg, *args)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._log, name)
+    def warning(self, msg: str, /, *args: Any) -> None:
+        self._log.warning(msg, *args)
+
+    def error(self, msg: str, /, *args: Any) -> None:
+        self._log.error(msg, *args)
 
 
 class AzureResourceManagerBaseOperator(BaseOperator):
@@ -149,37 +149,10 @@ class AzureResourceManagerBaseOperator(BaseOperator):
         """The subscription this task works in: the operator's ``subscription_id`` or the connection's."""
         if self.subscription_id:
             try:
-                return normalize_scope(f"/subscriptions/{self.subscription_id}").split("/")[2]
+                return canonical_subscription_id(self.subscription_id)
             except ValueError:
                 raise AirflowException(f"subscription_id {self.subscription_id!r} is not a GUID") from None
         return hook.settings.require_subscription_id()
-
-    @staticmethod
-    def resource_client(hook: AzureResourceManagerHook, subscription_id: str) -> ResourceManagementClient:
-        """The hook's resources client, or one bound to another subscription with the same credential
-        and pipeline (host pin, correlation id); the hook closes it with the others."""
-        if subscription_id == hook.settings.subscription_id:
-            return hook.get_resource_client()
-
-        def build() -> ResourceManagementClient:
-            from azure.mgmt.resource.resources import ResourceManagementClient
-
-            return ResourceManagementClient(hook.get_credential(), subscription_id, **hook._kwargs())
-
-        return hook._client(f"resources:{subscription_id}", build)
-
-    @staticmethod
-    def deployments_client(hook: AzureResourceManagerHook, subscription_id: str) -> DeploymentsMgmtClient:
-        """Like :meth:`resource_client`, for deployments (what-if is the one subscription-bound call)."""
-        if subscription_id == hook.settings.subscription_id:
-            return hook.get_deployments_client()
-
-        def build() -> DeploymentsMgmtClient:
-            from azure.mgmt.resource.deployments import DeploymentsMgmtClient
-
-            return DeploymentsMgmtClient(hook.get_credential(), subscription_id, **hook._kwargs())
-
-        return hook._client(f"deployments:{subscription_id}", build)
 
     # -- least-privilege preflight -----------------------------------------------------------------
 
@@ -191,10 +164,9 @@ class AzureResourceManagerBaseOperator(BaseOperator):
             hook, least_privilege=self.least_privilege, overprivilege=self.overprivilege, logger=self._logger()
         )
 
-    def _logger(self) -> logging.Logger:
-        # The task logger is structlog's, not a logging.Logger; Preflight only calls info/warning/error
-        # with one string, which both provide, so its report lands in the task log.
-        return cast("logging.Logger", self.log)
+    def _logger(self) -> PreflightLogger:
+        # The task logger (structlog's, not a logging.Logger) fits PreflightLogger: the report lands in the task log.
+        return self.log
 
     def check_fence(self, hook: AzureResourceManagerHook, *, target_scope: str, operation: str, **check: Any) -> None:
         """The offline half of the preflight: scope fence (and e.g. Complete mode), no ARM request.
@@ -208,8 +180,7 @@ class AzureResourceManagerBaseOperator(BaseOperator):
         self.log.info("Scope fence check for %s at %s (offline)", operation, target_scope)
         # Its OK-report would say "permissions: not checked", which reads like a gap: keep it at debug
         # (the full report follows before the write); a refusal is still logged as an error.
-        quiet = cast("logging.Logger", _InfoAsDebug(self.log))
-        Preflight(hook, least_privilege="off", overprivilege="ignore", logger=quiet).check(
+        Preflight(hook, least_privilege="off", overprivilege="ignore", logger=_InfoAsDebug(self.log)).check(
             target_scope=target_scope, operation=operation, **check
         )
 

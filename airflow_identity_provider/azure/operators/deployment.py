@@ -263,8 +263,8 @@ class _TemplateOperatorBase(AzureResourceManagerBaseOperator):
             body["tags"] = dict(tags)
         return body
 
-    def _client(self, hook: AzureResourceManagerHook, target: _Target) -> DeploymentsMgmtClient:
-        return self.deployments_client(hook, target.subscription_id)
+    def _deployments_client(self, hook: AzureResourceManagerHook, target: _Target) -> DeploymentsMgmtClient:
+        return hook.get_deployments_client(subscription_id=target.subscription_id)
 
     def _what_if(
         self, hook: AzureResourceManagerHook, target: _Target, name: str, body: Mapping[str, Any]
@@ -275,7 +275,7 @@ class _TemplateOperatorBase(AzureResourceManagerBaseOperator):
 
         # The SDK's hybrid models wrap the REST JSON as is; tags are not part of a what-if request.
         request = DeploymentWhatIf({key: value for key, value in body.items() if key != "tags"})
-        deployments = self._client(hook, target).deployments
+        deployments = self._deployments_client(hook, target).deployments
         try:
             if target.resource_group is not None:
                 poller = deployments.begin_what_if(target.resource_group, name, request)
@@ -326,7 +326,7 @@ class AzureTemplateValidateOperator(_TemplateOperatorBase):
             )
             body = self._body(target, self._properties())
             try:
-                deployments = self._client(hook, target).deployments
+                deployments = self._deployments_client(hook, target).deployments
                 result = deployments.begin_validate_at_scope(target.scope, name, Deployment(body)).result()
             except HttpResponseError as err:
                 raise_arm_error(f"validate deployment {name} at {target.scope}", err)
@@ -552,7 +552,7 @@ class AzureTemplateDeploymentOperator(_TemplateOperatorBase):
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
         try:
-            return self._client(hook, target).deployments.get_at_scope(target.scope, name)
+            return self._deployments_client(hook, target).deployments.get_at_scope(target.scope, name)
         except ResourceNotFoundError:
             return None
         except HttpResponseError as err:
@@ -592,7 +592,7 @@ class AzureTemplateDeploymentOperator(_TemplateOperatorBase):
         from azure.mgmt.resource.deployments.models import Deployment
 
         try:
-            poller = self._client(hook, target).deployments.begin_create_or_update_at_scope(
+            poller = self._deployments_client(hook, target).deployments.begin_create_or_update_at_scope(
                 target.scope, name, Deployment(body), polling=False
             )
             accepted = poller.result()
@@ -693,7 +693,7 @@ class AzureTemplateDeploymentOperator(_TemplateOperatorBase):
         try:
             operations = [
                 _as_dict(op)
-                for op in self._client(hook, target).deployment_operations.list_at_scope(target.scope, name)
+                for op in self._deployments_client(hook, target).deployment_operations.list_at_scope(target.scope, name)
             ]
         except HttpResponseError as err:
             lines.append(f"  (could not list the deployment operations: {err})")

@@ -71,7 +71,7 @@ class AzureResourceGroupCreateOrUpdateOperator(AzureResourceManagerBaseOperator)
             subscription = self.target_subscription(hook)
             scope = resource_group_scope(subscription, self.resource_group_name)
             self.check_fence(hook, target_scope=scope, operation="resource_group_write")
-            groups = self.resource_client(hook, subscription).resource_groups
+            groups = hook.get_resource_client(subscription_id=subscription).resource_groups
             try:
                 existing: ResourceGroup | None = groups.get(self.resource_group_name)
             except ResourceNotFoundError:
@@ -142,7 +142,7 @@ class AzureResourceGroupDeleteOperator(AzureResourceManagerBaseOperator):
             subscription = self.target_subscription(hook)
             scope = resource_group_scope(subscription, self.resource_group_name)
             self.check_fence(hook, target_scope=scope, operation="resource_group_delete")
-            client = self.resource_client(hook, subscription)
+            client = hook.get_resource_client(subscription_id=subscription)
             try:
                 exists = client.resource_groups.check_existence(self.resource_group_name)
             except HttpResponseError as err:
