@@ -117,7 +117,8 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
         silent while the IdP session lasts, refused once the directory removed them, and the role is
         recomputed from the groups they have now.
         """
-        interval = self.settings.revalidate_interval
+        provider = self.providers.get(user.idp) or self.provider
+        interval = provider.settings.revalidate_interval
         if interval and time.time() - user.auth_time > interval:
             audit.emit("revalidation_required", user=user.user_id, signed_in_at=user.auth_time)
             raise AuthManagerRefreshTokenExpiredException(f"session of {user.user_id} is due for revalidation")

@@ -232,7 +232,12 @@ def create_auth_app(manager: IdentityAuthManager) -> FastAPI:
             return _no_role(identity, settings.groups_claim)
 
         user = IdentityUser(
-            user_id=identity.user_id, name=identity.name, email=identity.email, role=role, auth_time=int(time.time())
+            user_id=identity.user_id,
+            name=identity.name,
+            email=identity.email,
+            role=role,
+            auth_time=int(time.time()),
+            idp=name,
         )
         audit.emit("login", user=user.user_id, name=user.name, role=role.display_name, idp=name)
         next_url = login_state.next_url if _is_safe_next(login_state.next_url, request) else base_url()
@@ -308,7 +313,9 @@ def create_auth_app(manager: IdentityAuthManager) -> FastAPI:
         lifetime = conf.getint("api_auth", "jwt_cli_expiration_time" if cli else "jwt_expiration_time")
         # Never outlive the IdP token: a disabled principal loses access when its last IdP token expires.
         lifetime = max(1, min(lifetime, int(float(claims["exp"]) - time.time())))
-        user = IdentityUser(identity.user_id, identity.name, "", role, auth_time=int(time.time()))
+        user = IdentityUser(
+            identity.user_id, identity.name, "", role, auth_time=int(time.time()), idp=provider.settings.name
+        )
         audit.emit("token_issued", principal=user.user_id, name=user.name, role=role.display_name, cli=cli)
         return JSONResponse({"access_token": manager.generate_jwt(user, expiration_time_in_seconds=lifetime)}, 201)
 

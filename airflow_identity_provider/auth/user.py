@@ -18,6 +18,8 @@ class IdentityUser(BaseUser):
     role: Role
     # When the user last proved themselves at the IdP; carried in the Airflow JWT for revalidation.
     auth_time: int = 0
+    # Which configured provider signed the user in (its revalidate_interval applies).
+    idp: str = ""
 
     def get_id(self) -> str:
         return self.user_id
@@ -33,6 +35,7 @@ class IdentityUser(BaseUser):
             "email": self.email,
             "role": self.role.display_name,
             "auth_time": self.auth_time,
+            "idp": self.idp,
         }
 
     @classmethod
@@ -48,4 +51,5 @@ class IdentityUser(BaseUser):
             email=str(claims.get("email") or ""),
             role=Role.parse(role),
             auth_time=int(claims.get("auth_time") or 0),
+            idp=str(claims.get("idp") or ""),
         )

@@ -41,3 +41,18 @@ def test_auth_time_round_trips_through_the_airflow_jwt(make_client) -> None:
     _, manager = make_client()
     original = user(5)
     assert manager.deserialize_user(manager.serialize_user(original)) == original
+
+
+def test_each_provider_applies_its_own_interval(make_client, monkeypatch: pytest.MonkeyPatch, stub_op) -> None:
+    for name, interval in (("staff", "60"), ("contractors", "3600")):
+        prefix = f"AIRFLOW__IDENTITY_AUTH_MANAGER_{name.upper()}__"
+        monkeypatch.setenv(prefix + "ISSUER", stub_op.issuer)
+        monkeypatch.setenv(prefix + "CLIENT_ID", "airflow")
+        monkeypatch.setenv(prefix + "REVALIDATE_INTERVAL", interval)
+    _, manager = make_client(providers="staff,contractors")
+    signed_in_long_ago = int(time.time() - 600)
+    contractor = IdentityUser("c", "C", "", Role.VIEWER, auth_time=signed_in_long_ago, idp="contractors")
+    assert manager.refresh_user(user=contractor) is None
+    staff = IdentityUser("s", "S", "", Role.VIEWER, auth_time=signed_in_long_ago, idp="staff")
+    with pytest.raises(AuthManagerRefreshTokenExpiredException):
+        manager.refresh_user(user=staff)

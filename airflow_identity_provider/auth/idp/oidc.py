@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote_plus, urlencode, urlsplit
 
 import httpx
 from joserfc import jwt
@@ -173,7 +173,8 @@ class OidcProvider:
         }
         auth: tuple[str, str] | None = None
         if self.settings.client_secret and "client_secret_basic" in meta.token_endpoint_auth_methods:
-            auth = (self.settings.client_id, self.settings.client_secret)
+            # RFC 6749 2.3.1: both are form-encoded before Basic encoding (matters for ':' or '%' in secrets).
+            auth = (quote_plus(self.settings.client_id), quote_plus(self.settings.client_secret))
         else:
             form["client_id"] = self.settings.client_id
             if self.settings.client_secret:
