@@ -297,7 +297,7 @@ def get_provider_info() -> dict[str, Any]:
                     },
                 },
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "host", "extra"],
+                    "hidden-fields": ["schema", "port", "host"],
                     "relabeling": {
                         "login": "Client ID (service principal or workload identity)",
                         "password": "Client secret (or certificate password)",

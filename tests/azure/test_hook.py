@@ -66,7 +66,7 @@ def test_airflow_registers_the_hook_and_form() -> None:
     assert info.connection_id_attribute_name == "azure_resource_manager_conn_id"
     assert info.connection_testable
     assert "extra__azure_resource_manager__managed_identity_client_id" in manager.connection_form_widgets
-    assert manager.field_behaviours["azure_resource_manager"]["hidden_fields"] == ["schema", "port", "host", "extra"]
+    assert manager.field_behaviours["azure_resource_manager"]["hidden_fields"] == ["schema", "port", "host"]
 
 
 def test_settings_from_json_env_connection(monkeypatch: pytest.MonkeyPatch) -> None:
