@@ -13,7 +13,8 @@ audit_log = logging.getLogger("airflow_identity_provider.audit")
 
 def _format(value: object) -> str:
     text = str(value)
-    return repr(text) if (" " in text or not text or "=" in text) else text
+    # Quote anything that could split or forge a log line (spaces, '=', newlines, other control chars).
+    return repr(text) if (not text or not text.isprintable() or " " in text or "=" in text) else text
 
 
 def emit(event: str, *, level: int = logging.INFO, **fields: object) -> str:

@@ -18,14 +18,25 @@ from airflow_identity_provider.auth.idp.id_token import TokenRejected, check_tim
 def check_access_token_claims(
     claims: Mapping[str, Any], *, issuers: Collection[str], audiences: Collection[str], now: float, leeway: int
 ) -> None:
+    # An ID token proves a sign-in to a client, not a grant to call the API; when the API and the sign-in
+    # share an app registration its audience would match, so ID tokens are recognised and refused.
+    id_token_claims = sorted(k for k in ("nonce", "at_hash", "c_hash", "auth_time") if k in claims)
+    if id_token_claims:
+        raise TokenRejected(
+            "id_token_not_accepted",
+            f"This is an ID token ({', '.join(id_token_claims)}), not an access token for the Airflow API. "
+            "Request an access token for the API (e.g. scope api://<airflow-api>/.default).",
+        )
     issuer = claims.get("iss")
-    if issuer not in issuers:
+    if not isinstance(issuer, str) or issuer not in issuers:
         raise TokenRejected(
             "invalid_issuer",
             f"The access token's issuer is {issuer!r}; accepted: {', '.join(sorted(issuers))}.",
         )
     aud = claims.get("aud")
-    token_audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    token_audiences = (
+        [aud] if isinstance(aud, str) else [a for a in aud if isinstance(a, str)] if isinstance(aud, list) else []
+    )
     if not set(token_audiences) & set(audiences):
         raise TokenRejected(
             "invalid_aud",
@@ -44,6 +55,9 @@ def machine_identity(claims: Mapping[str, Any], *, groups_claim: str, entra: boo
         oid, tid = claims.get("oid"), claims.get("tid")
         if not isinstance(oid, str) or not isinstance(tid, str):
             raise TokenRejected("entra_missing_oid", "The access token has no 'oid' and 'tid' claims.")
+        # Entra access tokens name the client that requested them (azp in v2, appid in v1); ID tokens don't.
+        if not isinstance(claims.get("azp") or claims.get("appid"), str):
+            raise TokenRejected("entra_not_an_access_token", "The token names no client (azp / appid).")
         user_id = f"{tid}:{oid}"
     else:
         user_id = str(claims["sub"])

@@ -105,7 +105,12 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
     # --- users and tokens ----------------------------------------------------------------------------
 
     def deserialize_user(self, token: dict[str, Any]) -> IdentityUser:
-        return IdentityUser.from_claims(token)
+        user = IdentityUser.from_claims(token)
+        # Same jwt_secret, other issuer: e.g. a SimpleAuthManager token {"sub": "admin", "role": "admin"} left
+        # from before the switch. Only tokens minted after a sign-in through a configured provider count.
+        if user.idp not in self.providers:
+            raise ValueError(f"the token was not issued through a configured identity provider ({user.idp!r})")
+        return user
 
     def serialize_user(self, user: IdentityUser) -> dict[str, Any]:
         return user.to_claims()

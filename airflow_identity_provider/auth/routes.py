@@ -70,7 +70,12 @@ def logged_out_url() -> str:
 
 
 def _secure(request: Request) -> bool:
-    return request.url.scheme == "https" or bool(conf.get("api", "ssl_cert", fallback=""))
+    # Also from base_url: behind a TLS-terminating proxy without --proxy-headers the request looks like http.
+    return (
+        request.url.scheme == "https"
+        or base_url().startswith("https://")
+        or bool(conf.get("api", "ssl_cert", fallback=""))
+    )
 
 
 def _is_safe_next(url: str, request: Request) -> bool:
@@ -195,6 +200,8 @@ def create_auth_app(manager: IdentityAuthManager) -> FastAPI:
             iss_ok = iss is None or provider.response_issuer_ok(iss)
         except IdpUnavailable as err:
             return _idp_unavailable(err)
+        except TokenRejected as err:
+            return _refused(err.reason, err.message, status_code=502)
         if not iss_ok:
             return _refused(
                 "issuer_mismatch",
@@ -232,7 +239,7 @@ def create_auth_app(manager: IdentityAuthManager) -> FastAPI:
             return _no_role(identity, settings.groups_claim)
 
         user = IdentityUser(
-            user_id=identity.user_id,
+            user_id=_user_id(manager, name, identity),
             name=identity.name,
             email=identity.email,
             role=role,
@@ -261,6 +268,8 @@ def create_auth_app(manager: IdentityAuthManager) -> FastAPI:
                 secure=secure,
                 samesite="lax",
             )
+        else:  # never leave an earlier sign-in's token (maybe another user's) as the logout hint
+            response.delete_cookie(ID_TOKEN_COOKIE, path=AUTH_MANAGER_FASTAPI_APP_PREFIX)
         return response
 
     @app.post("/token", response_model=None)
@@ -281,24 +290,31 @@ def create_auth_app(manager: IdentityAuthManager) -> FastAPI:
                 "Send the IdP access token as 'Authorization: Bearer <token>' or as the 'assertion' of a "
                 "urn:ietf:params:oauth:grant-type:jwt-bearer request.",
             )
-        provider = _provider_for(manager.providers, assertion)
-        if not provider.settings.api_audiences:
+        candidates = _providers_for(manager.providers, assertion)
+        if not any(p.settings.api_audiences for p in candidates):
             return _token_error(
                 403,
                 "machine_access_disabled",
                 "Machine access is off: set [identity_auth_manager] api_audiences to the Airflow API's audience.",
             )
-        try:
-            claims = await run_in_threadpool(provider.validate_access_token, assertion)
-            identity = machine_identity(
-                claims, groups_claim=provider.settings.groups_claim, entra=provider.settings.idp == "entra"
-            )
-        except TokenRejected as err:
-            audit.emit("token_refused", level=logging.WARNING, reason=err.reason, detail=err.message)
-            return _token_error(401, err.reason, err.message)
-        except IdpUnavailable as err:
-            audit.emit("idp_unavailable", level=logging.ERROR, url=err.url, detail=err.detail)
-            return _token_error(503, "idp_unavailable", f"The identity provider at {err.url} is unreachable.")
+        refusal: TokenRejected | ClaimError | None = None
+        for provider in (p for p in candidates if p.settings.api_audiences):
+            try:
+                claims = await run_in_threadpool(provider.validate_access_token, assertion)
+                identity = machine_identity(
+                    claims, groups_claim=provider.settings.groups_claim, entra=provider.settings.idp == "entra"
+                )
+                break
+            except (TokenRejected, ClaimError) as err:
+                refusal = err
+            except IdpUnavailable as err:
+                audit.emit("idp_unavailable", level=logging.ERROR, url=err.url, detail=err.detail)
+                return _token_error(503, "idp_unavailable", f"The identity provider at {err.url} is unreachable.")
+        else:
+            assert refusal is not None
+            message = refusal.message if isinstance(refusal, TokenRejected) else str(refusal)
+            audit.emit("token_refused", level=logging.WARNING, reason=refusal.reason, detail=message)
+            return _token_error(401, refusal.reason, message)
         # No default_role here: with Entra, any principal of the tenant may get a token for an API whose
         # "assignment required" is off; only an explicit role mapping may grant access.
         role = map_role(identity.groups, provider.settings.role_mapping, None)
@@ -314,7 +330,12 @@ def create_auth_app(manager: IdentityAuthManager) -> FastAPI:
         # Never outlive the IdP token: a disabled principal loses access when its last IdP token expires.
         lifetime = max(1, min(lifetime, int(float(claims["exp"]) - time.time())))
         user = IdentityUser(
-            identity.user_id, identity.name, "", role, auth_time=int(time.time()), idp=provider.settings.name
+            _user_id(manager, provider.settings.name, identity),
+            identity.name,
+            "",
+            role,
+            auth_time=int(time.time()),
+            idp=provider.settings.name,
         )
         audit.emit("token_issued", principal=user.user_id, name=user.name, role=role.display_name, cli=cli)
         return JSONResponse({"access_token": manager.generate_jwt(user, expiration_time_in_seconds=lifetime)}, 201)
@@ -341,6 +362,12 @@ def create_auth_app(manager: IdentityAuthManager) -> FastAPI:
     return app
 
 
+def _user_id(manager: IdentityAuthManager, provider_name: str, identity: Identity) -> str:
+    """With several providers, ids are prefixed by the provider: the same ``sub`` in two directories is two
+    people (Airflow compares ids for HITL assignees and records them on runs)."""
+    return identity.user_id if len(manager.providers) == 1 else f"{provider_name}/{identity.user_id}"
+
+
 async def _assertion(request: Request) -> str:
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and credentials:
@@ -356,18 +383,21 @@ async def _assertion(request: Request) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _provider_for(providers: dict[str, OidcProvider], token: str) -> OidcProvider:
-    """With several providers, the one whose issuer the (not yet verified) token names; it is then verified."""
-    if len(providers) > 1:
-        try:
-            issuer = str(pyjwt.decode(token, options={"verify_signature": False}).get("iss", ""))
-        except pyjwt.PyJWTError:
-            issuer = ""
-        for provider in providers.values():
-            entra_v1 = provider.settings.idp == "entra" and issuer.startswith("https://sts.windows.net/")
-            if issuer.startswith(provider.login_origin) or entra_v1:
-                return provider
-    return next(iter(providers.values()))
+def _providers_for(providers: dict[str, OidcProvider], token: str) -> list[OidcProvider]:
+    """The providers that may have issued the (not yet verified) token, by its issuer; each is then tried."""
+    if len(providers) == 1:
+        return list(providers.values())
+    try:
+        issuer = str(pyjwt.decode(token, options={"verify_signature": False}).get("iss", ""))
+    except pyjwt.PyJWTError:
+        issuer = ""
+    matching = [
+        provider
+        for provider in providers.values()
+        if issuer.startswith(provider.login_origin)
+        or (provider.settings.idp == "entra" and issuer.startswith("https://sts.windows.net/"))
+    ]
+    return matching or list(providers.values())
 
 
 def _token_error(status_code: int, reason: str, message: str) -> Response:

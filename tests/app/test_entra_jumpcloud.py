@@ -123,6 +123,15 @@ def test_entra_multi_tenant_allow_list(make_client, stub_op) -> None:
     assert_refused(callback(client, stub_op, params, outsider), "entra_tenant_not_allowed")
 
 
+def test_entra_multi_tenant_response_iss_must_be_the_full_issuer(make_client, stub_op) -> None:
+    stub_op.discovery_issuer = f"{stub_op.issuer}/{{tenantid}}/v2.0"
+    client, _ = entra_client(make_client, stub_op, tenant="organizations", allowed_tenants=TENANT)
+    params = start_login(client)
+    for forged in (TENANT, f"{TENANT}/v2.0"):
+        response = client.get("/auth/callback", params={"code": "c", "state": params["state"], "iss": forged})
+        assert response.status_code == 400 and "issuer_mismatch" in response.text
+
+
 def test_jumpcloud_member_of_string_and_trailing_slash_issuer(make_client, stub_op) -> None:
     client, _ = make_client(idp="jumpcloud", issuer=f"{stub_op.issuer}/", role_mapping='{"Airflow Admins": "Admin"}')
     stub_op.discovery_issuer = f"{stub_op.issuer}/"

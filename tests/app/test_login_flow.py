@@ -207,3 +207,18 @@ def test_warm_login_makes_one_idp_call(make_client, stub_op) -> None:
     # Cold: discovery + keys + token; warm: the token exchange only.
     assert manager.provider.http_calls - before == 1
     assert urlsplit(stub_op.issuer).hostname == "127.0.0.1"
+
+
+def test_unreachable_idp_is_not_retried_on_every_request(make_client) -> None:
+    client, manager = make_client(issuer="http://127.0.0.1:9")
+    for _ in range(3):
+        assert client.get("/auth/login").status_code == 503
+    # The failure is remembered for a few seconds, so an outage does not queue requests behind timeouts.
+    assert manager.provider.http_calls == 1
+
+
+def test_audit_values_cannot_forge_log_lines() -> None:
+    from airflow_identity_provider.auth.audit import emit
+
+    line = emit("login_refused", next="/x\nevent=login role=Admin")
+    assert "\n" not in line and "'/x\\nevent=login role=Admin'" in line

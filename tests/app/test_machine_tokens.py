@@ -125,3 +125,37 @@ def test_entra_token_of_another_tenant_refused(make_client, stub_op) -> None:
     token = stub_op.sign(access_claims(stub_op, iss=f"https://sts.windows.net/{other}/", tid=other, oid=OID))
     response = exchange(client, token)
     assert response.status_code == 401 and response.json()["reason"] == "entra_tenant_not_allowed"
+
+
+def test_id_token_is_not_accepted_as_an_access_token(make_client, stub_op) -> None:
+    # The API and sign-in share one registration: the ID token's audience (client_id) is an API audience.
+    client, _ = make_client(api_audiences="airflow,api://airflow", role_mapping='{"airflow-admins": "Admin"}')
+    id_token = stub_op.sign(stub_op.claims(nonce="n"))
+    response = exchange(client, id_token)
+    assert response.status_code == 401 and response.json()["reason"] == "id_token_not_accepted"
+
+
+def test_entra_token_naming_no_client_is_refused(make_client, stub_op) -> None:
+    client, _ = make_client(
+        idp="entra",
+        tenant_id=TENANT,
+        issuer=f"{stub_op.issuer}/{TENANT}/v2.0",
+        api_audiences="api://airflow",
+        role_mapping=MAPPING,
+    )
+    claims = access_claims(stub_op, iss=f"{stub_op.issuer}/{TENANT}/v2.0", tid=TENANT, oid=OID, azp=None)
+    response = exchange(client, stub_op.sign(claims))
+    assert response.status_code == 401 and response.json()["reason"] == "entra_not_an_access_token"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"roles": {"Airflow.Admin": True}}, "malformed_groups_claim"),
+        ({"iss": ["http://a", "http://b"]}, "invalid_issuer"),
+        ({"aud": [["api://airflow"]]}, "invalid_aud"),
+    ],
+)
+def test_malformed_claims_are_refused_not_500(machine_client, stub_op, overrides, reason: str) -> None:
+    response = exchange(machine_client, stub_op.sign(access_claims(stub_op, **overrides)))
+    assert response.status_code == 401 and response.json()["reason"] == reason

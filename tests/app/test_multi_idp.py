@@ -52,7 +52,10 @@ def test_each_provider_has_its_own_redirect_uri_and_mapping(two_idps) -> None:
     )
     response = client.get("/auth/callback/contractors", params={"code": "c", "state": params["state"]})
     assert response.status_code == 303, response.text
-    assert pyjwt.decode(response.cookies["_token"], options={"verify_signature": False})["role"] == "Viewer"
+    claims = pyjwt.decode(response.cookies["_token"], options={"verify_signature": False})
+    assert claims["role"] == "Viewer"
+    # The same sub in two directories is two people: ids carry the provider.
+    assert claims["sub"] == "contractors/c1" and claims["idp"] == "contractors"
 
 
 def test_state_is_bound_to_the_provider_that_started_it(two_idps) -> None:

@@ -37,10 +37,23 @@ def test_zero_disables_revalidation(make_client) -> None:
     assert manager.refresh_user(user=user(10**6)) is None
 
 
-def test_auth_time_round_trips_through_the_airflow_jwt(make_client) -> None:
+def test_auth_time_and_provider_round_trip_through_the_airflow_jwt(make_client) -> None:
     _, manager = make_client()
-    original = user(5)
+    original = IdentityUser("u", "U", "", Role.ADMIN, auth_time=int(time.time()), idp="default")
     assert manager.deserialize_user(manager.serialize_user(original)) == original
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"sub": "admin", "role": "admin"},  # a SimpleAuthManager token signed with the same jwt_secret
+        {"sub": "u", "role": "Admin", "idp": "someone-else"},
+    ],
+)
+def test_tokens_not_minted_through_a_configured_provider_are_refused(make_client, claims) -> None:
+    _, manager = make_client()
+    with pytest.raises(ValueError, match="not issued through a configured identity provider"):
+        manager.deserialize_user(claims)
 
 
 def test_each_provider_applies_its_own_interval(make_client, monkeypatch: pytest.MonkeyPatch, stub_op) -> None:

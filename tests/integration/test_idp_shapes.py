@@ -108,7 +108,7 @@ def test_entra_shaped_user_gets_app_role_and_tid_oid_identity(two_idps: TwoIdps)
     browser, callback = sign_in(two_idps, "staff", two_idps.entra, "ada")
     assert callback.status_code == 303, callback.text
     claims = pyjwt.decode(browser.cookies["_token"], options={"verify_signature": False})
-    assert claims["sub"] == f"{TENANT}:{ENTRA_USERS['ada']['oid']}" and claims["role"] == "Admin"
+    assert claims["sub"] == f"staff/{TENANT}:{ENTRA_USERS['ada']['oid']}" and claims["role"] == "Admin"
     me = browser.get(f"{two_idps.server.url}/ui/auth/me").json()
     assert me["username"] == "Ada Admin"
     assert browser.get(f"{two_idps.server.url}/api/v2/variables").status_code == 200
@@ -124,7 +124,7 @@ def test_jumpcloud_shaped_member_of_string(two_idps: TwoIdps) -> None:
     browser, callback = sign_in(two_idps, "contractors", two_idps.jumpcloud, "joe")
     assert callback.status_code == 303, callback.text
     claims = pyjwt.decode(browser.cookies["_token"], options={"verify_signature": False})
-    assert claims["role"] == "User" and claims["sub"] == "joe"
+    assert claims["role"] == "User" and claims["sub"] == "contractors/joe"
 
 
 def test_code_delivered_to_the_other_providers_callback_is_refused(two_idps: TwoIdps) -> None:

@@ -56,3 +56,15 @@ def test_identity_prefers_stable_sub_and_readable_name() -> None:
 def test_identity_requires_sub() -> None:
     with pytest.raises(ClaimError):
         identity_from_claims({"name": "x"}, groups_claim="groups")
+
+
+def test_eddsa_selects_okp_keys() -> None:
+    from joserfc.jwk import KeySet, OKPKey, RSAKey
+
+    from airflow_identity_provider.auth.idp.oidc import _select_key
+
+    okp = OKPKey.generate_key("Ed25519", parameters={"kid": "ed"})
+    keys = KeySet([okp, RSAKey.generate_key(2048, parameters={"kid": "rsa"})])
+    assert _select_key(keys, "ed", "EdDSA") is okp
+    assert _select_key(keys, None, "EdDSA") is okp
+    assert _select_key(keys, "ed", "RS256") is None

@@ -117,8 +117,8 @@ class EntraProvider(OidcProvider):
 
     def response_issuer_ok(self, issuer: str) -> bool:
         if self.multi_tenant:
-            tenant = issuer.removeprefix(self.login_base + "/").removesuffix("/v2.0")
-            return is_guid(tenant) and tenant in self.settings.allowed_tenants
+            template = issuer_template(self.login_base)
+            return any(issuer == template.replace(TENANT_PLACEHOLDER, t) for t in self.settings.allowed_tenants)
         return issuer == self.metadata().issuer
 
     def token_issuer(self, claims: dict[str, Any]) -> str:
@@ -163,7 +163,10 @@ class EntraProvider(OidcProvider):
     def member_groups(self, *, tid: str, oid: str) -> tuple[str, ...]:
         """The user's transitive security groups from Microsoft Graph, with an app-only token from msal."""
         graph = self.settings.graph_url
-        token = self._graph_app(tid).acquire_token_for_client(scopes=[f"{graph}/.default"])
+        try:
+            token = self._graph_app(tid).acquire_token_for_client(scopes=[f"{graph}/.default"])
+        except Exception as err:  # msal raises ValueError / requests errors for an unreachable authority
+            raise IdpUnavailable(f"{self.login_base}/{tid}", f"no Microsoft Graph token: {err}") from None
         if "access_token" not in token:
             raise IdpUnavailable(
                 f"{self.login_base}/{tid}",
@@ -185,7 +188,13 @@ class EntraProvider(OidcProvider):
             )
         if response.status_code != 200:
             raise IdpUnavailable(url, f"HTTP {response.status_code}")
-        return extract_groups(response.json(), "value")
+        try:
+            body = response.json()
+        except ValueError:
+            raise IdpUnavailable(url, "the answer is not JSON") from None
+        if not isinstance(body, dict):
+            raise IdpUnavailable(url, "the answer is not a JSON object")
+        return extract_groups(body, "value")
 
     def _graph_app(self, tid: str) -> Any:
         # One msal app per tenant, kept so its token cache spares a token request per sign-in.

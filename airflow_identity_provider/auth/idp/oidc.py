@@ -34,6 +34,10 @@ from airflow_identity_provider.auth.state import LoginState
 log = logging.getLogger(__name__)
 
 UNKNOWN_KID_REFETCH_SECONDS = 60.0
+# After a failed fetch: keep using the cached copy this long before trying again, and with nothing cached
+# answer "unavailable" at once for a few seconds, so an outage does not queue every request behind timeouts.
+RETRY_AFTER_FAILURE_SECONDS = 60.0
+FAILURE_MEMORY_SECONDS = 5.0
 
 
 class IdpUnavailable(Exception):
@@ -111,6 +115,7 @@ class OidcProvider:
         self._keys: KeySet | None = None
         self._keys_at = 0.0
         self._last_unknown_kid_refetch = float("-inf")
+        self._failures: dict[str, tuple[float, IdpUnavailable]] = {}
         self.http_calls = 0  # read by the benchmark: IdP round trips per login
 
     @property
@@ -138,6 +143,7 @@ class OidcProvider:
         except IdpUnavailable:
             if self._metadata is not None:
                 log.warning("Discovery refresh failed; keeping the cached document of %s", self.discovery_url)
+                self._metadata_at = self._retry_soon()
                 return self._metadata
             raise
         self._metadata = ProviderMetadata.from_document(
@@ -323,6 +329,7 @@ class OidcProvider:
         except (IdpUnavailable, ValueError, JoseError) as err:
             if keep_on_failure and self._keys is not None:
                 log.warning("Could not refresh signing keys from %s (%s); keeping the last good set", url, err)
+                self._keys_at = self._retry_soon()
                 return self._keys
             if isinstance(err, IdpUnavailable):
                 raise
@@ -333,14 +340,28 @@ class OidcProvider:
 
     # --- HTTP ----------------------------------------------------------------------------------------
 
+    def _retry_soon(self) -> float:
+        """A fetch time that makes the cached copy expire RETRY_AFTER_FAILURE_SECONDS from now."""
+        return self._clock() - self.settings.jwks_cache_ttl + RETRY_AFTER_FAILURE_SECONDS
+
     def _expired(self, fetched_at: float) -> bool:
         return self._clock() - fetched_at >= self.settings.jwks_cache_ttl
 
     def _get_json(self, url: str) -> dict[str, Any]:
-        response = self._request("GET", url)
-        if response.status_code != 200:
-            raise IdpUnavailable(url, f"HTTP {response.status_code}")
-        return _json_body(response, url)
+        if url in self._failures:
+            failed_at, failure = self._failures[url]
+            if self._clock() - failed_at < FAILURE_MEMORY_SECONDS:
+                raise failure
+        try:
+            response = self._request("GET", url)
+            if response.status_code != 200:
+                raise IdpUnavailable(url, f"HTTP {response.status_code}")
+            body = _json_body(response, url)
+        except IdpUnavailable as err:
+            self._failures[url] = (self._clock(), err)
+            raise
+        self._failures.pop(url, None)
+        return body
 
     def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         self.http_calls += 1
@@ -361,7 +382,7 @@ def _json_body(response: httpx.Response, url: str) -> dict[str, Any]:
 
 
 def _select_key(keys: KeySet, kid: str | None, alg: str) -> Key | None:
-    kty = {"R": "RSA", "P": "RSA", "E": "EC"}.get(alg[0], "OKP")
+    kty = "OKP" if alg == "EdDSA" else {"R": "RSA", "P": "RSA", "E": "EC"}[alg[0]]
     candidates = [
         k for k in keys.keys if k.key_type == kty and k.get("use", "sig") == "sig" and k.get("alg", alg) == alg
     ]
