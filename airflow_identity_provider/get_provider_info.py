@@ -136,6 +136,13 @@ AUTH_MANAGER_CONFIG: dict[str, Any] = {
             example="api://airflow,00000000-0000-0000-0000-000000000000",
             default="",
         ),
+        "api_client_ids": _option(
+            "Machine access: comma-separated client (application) IDs allowed to present tokens at "
+            "/auth/token (the token's azp, appid or client_id). Empty: any client that can obtain a token for "
+            "the Airflow API.",
+            example="00000000-0000-0000-0000-000000000000",
+            default="",
+        ),
         "revalidate_interval": _option(
             "Seconds after which a signed-in browser session is sent back through the identity provider, so "
             "that someone removed from a group or from the directory loses access without anyone touching "

@@ -16,7 +16,13 @@ from airflow_identity_provider.auth.idp.id_token import TokenRejected, check_tim
 
 
 def check_access_token_claims(
-    claims: Mapping[str, Any], *, issuers: Collection[str], audiences: Collection[str], now: float, leeway: int
+    claims: Mapping[str, Any],
+    *,
+    issuers: Collection[str],
+    audiences: Collection[str],
+    clients: Collection[str] = (),
+    now: float,
+    leeway: int,
 ) -> None:
     # An ID token proves a sign-in to a client, not a grant to call the API; when the API and the sign-in
     # share an app registration its audience would match, so ID tokens are recognised and refused.
@@ -46,6 +52,14 @@ def check_access_token_claims(
         )
     if not isinstance(claims.get("sub"), str) or not claims.get("sub"):
         raise TokenRejected("missing_sub", "The access token has no 'sub' claim.")
+    if clients:
+        client = next((c for k in ("azp", "appid", "client_id") if isinstance(c := claims.get(k), str)), None)
+        if client not in clients:
+            raise TokenRejected(
+                "client_not_allowed",
+                f"The token was requested by client {client!r}, which is not in [identity_auth_manager] "
+                "api_client_ids.",
+            )
     check_times(claims, now=now, leeway=leeway)
 
 

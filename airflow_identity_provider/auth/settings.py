@@ -60,6 +60,7 @@ class AuthSettings:
     allowed_tenants: tuple[str, ...] = ()
     revalidate_interval: int = 3600
     api_audiences: tuple[str, ...] = ()
+    api_client_ids: tuple[str, ...] = ()
     resolve_group_overage: bool = False
     graph_url: str = ""
 
@@ -124,6 +125,7 @@ def parse_settings(raw: Mapping[str, str], *, name: str = DEFAULT_NAME) -> AuthS
         cloud=values["cloud"].lower() or "public",
         allowed_tenants=allowed_tenants,
         api_audiences=tuple(a.strip() for a in values["api_audiences"].split(",") if a.strip()),
+        api_client_ids=tuple(c.strip() for c in values["api_client_ids"].split(",") if c.strip()),
         revalidate_interval=_int("revalidate_interval", values["revalidate_interval"], minimum=0),
         resolve_group_overage=_bool("resolve_group_overage", values["resolve_group_overage"]),
         graph_url=_graph_url(idp, values),

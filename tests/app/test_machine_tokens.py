@@ -159,3 +159,12 @@ def test_entra_token_naming_no_client_is_refused(make_client, stub_op) -> None:
 def test_malformed_claims_are_refused_not_500(machine_client, stub_op, overrides, reason: str) -> None:
     response = exchange(machine_client, stub_op.sign(access_claims(stub_op, **overrides)))
     assert response.status_code == 401 and response.json()["reason"] == reason
+
+
+def test_client_allow_list(make_client, stub_op) -> None:
+    client, _ = make_client(api_audiences="api://airflow", role_mapping=MAPPING, api_client_ids="svc-etl,svc-ml")
+    assert exchange(client, stub_op.sign(access_claims(stub_op))).status_code == 201
+    other = exchange(client, stub_op.sign(access_claims(stub_op, azp="svc-other", sub="svc-other")))
+    assert other.status_code == 401 and other.json()["reason"] == "client_not_allowed"
+    nameless = exchange(client, stub_op.sign(access_claims(stub_op, azp=None)))
+    assert nameless.status_code == 401 and nameless.json()["reason"] == "client_not_allowed"

@@ -222,6 +222,7 @@ class OidcProvider:
             claims,
             issuers=self.access_token_issuers(claims),
             audiences=self.settings.api_audiences,
+            clients=self.settings.api_client_ids,
             now=self._clock(),
             leeway=self.settings.leeway,
         )
