@@ -86,6 +86,17 @@ def set_conn(
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(fields))
 
 
+def set_sp_conn(monkeypatch: pytest.MonkeyPatch, emu: Any, conn_id: str) -> None:
+    """The service-principal (client secret) connection most tests use, pointing at the emulator."""
+    set_conn(
+        monkeypatch,
+        conn_id,
+        login=CLIENT,
+        password="sp-secret-value",
+        **arm_extras(emu, auth_type="client_secret", tenant_id=TENANT),
+    )
+
+
 def token_requests(emu: Any) -> list[Any]:
     return [r for r in emu.requests() if TOKEN_PATHS.search(r.path)]
 
@@ -217,13 +228,7 @@ def test_user_assigned_managed_identity(
 
 
 def test_client_secret(monkeypatch: pytest.MonkeyPatch, emu: Any) -> None:
-    set_conn(
-        monkeypatch,
-        "arm_sp",
-        login=CLIENT,
-        password="sp-secret-value",
-        **arm_extras(emu, auth_type="client_secret", tenant_id=TENANT),
-    )
+    set_sp_conn(monkeypatch, emu, "arm_sp")
     identity = list_and_identity("arm_sp", emu)
     assert identity["appid"] == CLIENT and identity["tid"] == TENANT
     (token,) = token_requests(emu)
@@ -247,13 +252,7 @@ def test_wrong_secret_fails_the_test_button(monkeypatch: pytest.MonkeyPatch, emu
 
 
 def test_test_button_succeeds(monkeypatch: pytest.MonkeyPatch, emu: Any) -> None:
-    set_conn(
-        monkeypatch,
-        "arm_sp",
-        login=CLIENT,
-        password="sp-secret-value",
-        **arm_extras(emu, auth_type="client_secret", tenant_id=TENANT),
-    )
+    set_sp_conn(monkeypatch, emu, "arm_sp")
     ok, message = AzureResourceManagerHook("arm_sp").test_connection()
     assert ok, message
     assert "client_secret" in message and SUB in message
@@ -318,13 +317,7 @@ def test_default_credential_from_environment(monkeypatch: pytest.MonkeyPatch, em
 
 def test_custom_cloud_authority_and_scope_are_used(monkeypatch: pytest.MonkeyPatch, emu: Any) -> None:
     """The live half of the cloud tests (named sovereign clouds are asserted offline in test_hook.py)."""
-    set_conn(
-        monkeypatch,
-        "arm_sp",
-        login=CLIENT,
-        password="sp-secret-value",
-        **arm_extras(emu, auth_type="client_secret", tenant_id=TENANT),
-    )
+    set_sp_conn(monkeypatch, emu, "arm_sp")
     hook = AzureResourceManagerHook("arm_sp")
     hook.list_resource_groups()
     host = emu.url.split("://", 1)[1]
@@ -356,13 +349,7 @@ def _foreign_base(emu: Any) -> str:
 def test_foreign_polling_host_is_blocked_before_the_token(monkeypatch: pytest.MonkeyPatch, emu: Any) -> None:
     from azure.core.exceptions import ServiceRequestError
 
-    set_conn(
-        monkeypatch,
-        "arm_sp",
-        login=CLIENT,
-        password="sp-secret-value",
-        **arm_extras(emu, auth_type="client_secret", tenant_id=TENANT),
-    )
+    set_sp_conn(monkeypatch, emu, "arm_sp")
     hook = AzureResourceManagerHook("arm_sp")
     client = hook.get_resource_client()
     client.resource_groups.create_or_update("rg-doomed", {"location": "westeurope"})
@@ -378,13 +365,7 @@ def test_control_without_the_pin_the_token_leaks(monkeypatch: pytest.MonkeyPatch
     """Proves the test above is not vacuous: a plain SDK client sends the bearer to the foreign host."""
     from azure.mgmt.resource.resources import ResourceManagementClient
 
-    set_conn(
-        monkeypatch,
-        "arm_sp",
-        login=CLIENT,
-        password="sp-secret-value",
-        **arm_extras(emu, auth_type="client_secret", tenant_id=TENANT),
-    )
+    set_sp_conn(monkeypatch, emu, "arm_sp")
     hook = AzureResourceManagerHook("arm_sp")
     bare = ResourceManagementClient(
         hook.get_credential(),
@@ -404,13 +385,7 @@ def test_control_without_the_pin_the_token_leaks(monkeypatch: pytest.MonkeyPatch
 
 
 def test_429_is_retried(monkeypatch: pytest.MonkeyPatch, emu: Any) -> None:
-    set_conn(
-        monkeypatch,
-        "arm_sp",
-        login=CLIENT,
-        password="sp-secret-value",
-        **arm_extras(emu, auth_type="client_secret", tenant_id=TENANT),
-    )
+    set_sp_conn(monkeypatch, emu, "arm_sp")
     emu.throttle(r"/resourcegroups$", times=1, retry_after=1)
     hook = AzureResourceManagerHook("arm_sp")
     started = time.monotonic()
@@ -427,13 +402,7 @@ def test_correlation_id_and_ratelimit_warning(
     import logging
 
     caplog.set_level(logging.INFO, logger="airflow_identity_provider.azure.policies")
-    set_conn(
-        monkeypatch,
-        "arm_sp",
-        login=CLIENT,
-        password="sp-secret-value",
-        **arm_extras(emu, auth_type="client_secret", tenant_id=TENANT),
-    )
+    set_sp_conn(monkeypatch, emu, "arm_sp")
     emu.set_ratelimit_remaining(3)
     hook = AzureResourceManagerHook("arm_sp", correlation_id="c0ffee00-1111-2222-3333-444444444444")
     hook.get_resource_client().resource_groups.create_or_update("rg-x", {"location": "westeurope"})
@@ -450,13 +419,7 @@ def test_one_token_request_across_clients_and_calls(
     monkeypatch: pytest.MonkeyPatch, emu: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The figure for the release note: how many token requests a task pays for many ARM calls."""
-    set_conn(
-        monkeypatch,
-        "arm_sp",
-        login=CLIENT,
-        password="sp-secret-value",
-        **arm_extras(emu, auth_type="client_secret", tenant_id=TENANT),
-    )
+    set_sp_conn(monkeypatch, emu, "arm_sp")
     hook = AzureResourceManagerHook("arm_sp")
     resources, deployments, authorization = (
         hook.get_resource_client(),
@@ -510,13 +473,7 @@ def test_async_hook_lists_and_closes(monkeypatch: pytest.MonkeyPatch, emu: Any) 
 
 
 def test_async_hook_one_token_for_three_clients(monkeypatch: pytest.MonkeyPatch, emu: Any) -> None:
-    set_conn(
-        monkeypatch,
-        "arm_sp",
-        login=CLIENT,
-        password="sp-secret-value",
-        **arm_extras(emu, auth_type="client_secret", tenant_id=TENANT),
-    )
+    set_sp_conn(monkeypatch, emu, "arm_sp")
 
     async def run() -> None:
         async with AzureResourceManagerAsyncHook("arm_sp") as hook:
