@@ -182,9 +182,9 @@ def tls_stub_op(tmp_path, monkeypatch):
         yield op
 
 
-def test_entra_group_overage_resolved_through_graph_when_configured(make_client, tls_stub_op, monkeypatch) -> None:
-    op = tls_stub_op
-    client, _manager = make_client(
+def graph_overage_client(make_client, op):
+    """Entra with group GUIDs and overage resolved through the Graph stand-in on the TLS stub."""
+    client, _ = make_client(
         idp="entra",
         tenant_id=TENANT,
         issuer=f"{op.issuer}/{TENANT}/v2.0",
@@ -193,6 +193,12 @@ def test_entra_group_overage_resolved_through_graph_when_configured(make_client,
         graph_url=op.issuer,
         role_mapping=f'{{"{ADMIN_GROUP}": "Op"}}',
     )
+    return client
+
+
+def test_entra_group_overage_resolved_through_graph_when_configured(make_client, tls_stub_op, monkeypatch) -> None:
+    op = tls_stub_op
+    client = graph_overage_client(make_client, op)
     op.graph_groups[OID] = ["11111111-2222-3333-4444-555555555555", ADMIN_GROUP]
     for _attempt in range(2):
         params = start_login(client)
@@ -208,15 +214,7 @@ def test_entra_group_overage_resolved_through_graph_when_configured(make_client,
 def test_entra_graph_forbidden_is_explained(make_client, tls_stub_op) -> None:
     op = tls_stub_op
     op.graph_status = 403
-    client, _ = make_client(
-        idp="entra",
-        tenant_id=TENANT,
-        issuer=f"{op.issuer}/{TENANT}/v2.0",
-        groups_claim="groups",
-        resolve_group_overage="True",
-        graph_url=op.issuer,
-        role_mapping=f'{{"{ADMIN_GROUP}": "Op"}}',
-    )
+    client = graph_overage_client(make_client, op)
     params = start_login(client)
     claims = entra_claims(op, params["nonce"], roles=None, hasgroups=True)
     response = callback(client, op, params, claims)
