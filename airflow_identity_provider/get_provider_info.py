@@ -302,6 +302,15 @@ def get_provider_info() -> dict[str, Any]:
                             "for example /subscriptions/<id>/resourceGroups/rg-etl."
                         ),
                     },
+                    "allowed_reference_scopes": {
+                        "label": "Allowed reference scopes",
+                        "schema": {"type": ["string", "null"]},
+                        "description": (
+                            "JSON list (or comma-separated) of ARM scopes outside the allowed scopes that a "
+                            "deployment may reference but never write: a user-assigned identity, a subnet, a Key "
+                            "Vault secret, listKeys. Default: none."
+                        ),
+                    },
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "host"],
@@ -314,6 +323,7 @@ def get_provider_info() -> dict[str, Any]:
                         "tenant_id": "directory (tenant) id",
                         "subscription_id": "subscription id",
                         "allowed_scopes": '["/subscriptions/<id>/resourceGroups/<rg>"]',
+                        "allowed_reference_scopes": '["/subscriptions/<id>/resourceGroups/<shared-rg>"]',
                     },
                 },
             }

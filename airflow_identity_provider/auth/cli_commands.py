@@ -8,7 +8,7 @@ import sys
 
 from airflow_identity_provider.auth import policy
 from airflow_identity_provider.auth.claims import ClaimError, identity_from_claims, map_role
-from airflow_identity_provider.auth.settings import AuthSettings, SettingsError, load_settings
+from airflow_identity_provider.auth.settings import AuthSettings, SettingsError, load_settings, settings_warnings
 
 
 def _settings_or_exit() -> AuthSettings:
@@ -33,6 +33,8 @@ def check_config(args: argparse.Namespace) -> None:
         print(f"  {group} -> {role.display_name}")
     default = settings.default_role.display_name if settings.default_role else "(refuse sign-in)"
     print(f"default role:  {default}")
+    for warning in settings_warnings(settings):
+        print(f"warning:       {warning}")
     try:
         meta = OidcProvider(settings).metadata()
     except (IdpUnavailable, TokenRejected) as err:

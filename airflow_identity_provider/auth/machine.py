@@ -14,16 +14,23 @@ from typing import Any
 from airflow_identity_provider.auth.claims import Identity, extract_groups
 from airflow_identity_provider.auth.idp.id_token import TokenRejected, check_times
 
+# RFC 9068 JWT access tokens carry this JOSE "typ" (media types compare case-insensitively, RFC 7515 4.1.9).
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+
 
 def check_access_token_claims(
     claims: Mapping[str, Any],
     *,
+    header: Mapping[str, Any],
     issuers: Collection[str],
     audiences: Collection[str],
+    sign_in_client_id: str | None,
     clients: Collection[str] = (),
     now: float,
     leeway: int,
 ) -> None:
+    """``header`` is the verified JWS protected header. ``sign_in_client_id`` is the client whose ID tokens
+    look like access tokens for an audience equal to it; None where the provider tells them apart (Entra)."""
     # An ID token proves a sign-in to a client, not a grant to call the API; when the API and the sign-in
     # share an app registration its audience would match, so ID tokens are recognised and refused.
     id_token_claims = sorted(k for k in ("nonce", "at_hash", "c_hash", "auth_time") if k in claims)
@@ -50,6 +57,8 @@ def check_access_token_claims(
             f"API ({', '.join(audiences)}). Request it for the Airflow API's application ID URI "
             "(e.g. scope api://<airflow-api>/.default), or add its audience to [identity_auth_manager] api_audiences.",
         )
+    if sign_in_client_id is not None and sign_in_client_id in token_audiences:
+        check_not_an_id_token(header, claims, sign_in_client_id)
     if not isinstance(claims.get("sub"), str) or not claims.get("sub"):
         raise TokenRejected("missing_sub", "The access token has no 'sub' claim.")
     if clients:
@@ -61,6 +70,31 @@ def check_access_token_claims(
                 "api_client_ids.",
             )
     check_times(claims, now=now, leeway=leeway)
+
+
+def check_not_an_id_token(header: Mapping[str, Any], claims: Mapping[str, Any], client_id: str) -> None:
+    """A token addressed to the sign-in client must prove it is an access token, not just lack ID-token claims.
+
+    OIDC requires no nonce without one in the request, and no at_hash, c_hash or auth_time at the token
+    endpoint or on refresh: such an ID token of any signed-in user would otherwise pass as an API token
+    with that user's role. Only the typ of RFC 9068, or a requesting client other than the sign-in client
+    (an ID token's azp is the sign-in client), tells the two apart.
+    """
+    typ = header.get("typ")
+    if isinstance(typ, str) and typ.lower() in ACCESS_TOKEN_TYPES:
+        return
+    requester = next((c for k in ("azp", "client_id") if isinstance(c := claims.get(k), str) and c), None)
+    if requester is not None and requester != client_id:
+        return
+    raise TokenRejected(
+        "ambiguous_id_token",
+        f"The token is addressed to the sign-in client {client_id!r} and may be an ID token: its JOSE header "
+        f"typ is {typ!r}, not at+jwt, and it names no other requesting client (azp / client_id: "
+        f"{requester!r}). An ID token proves a sign-in, not a grant to call the Airflow API. Fix one of: "
+        f"(1) give the Airflow API its own audience at the identity provider (e.g. api://airflow), request "
+        f"tokens for it, and remove {client_id!r} from [identity_auth_manager] api_audiences; or (2) have the "
+        "identity provider issue RFC 9068 JWT access tokens (JOSE header typ: at+jwt).",
+    )
 
 
 def machine_identity(claims: Mapping[str, Any], *, groups_claim: str, entra: bool) -> Identity:

@@ -16,7 +16,7 @@ from airflow.api_fastapi.auth.managers.exceptions import AuthManagerRefreshToken
 from airflow.configuration import conf
 
 from airflow_identity_provider.auth import audit, policy
-from airflow_identity_provider.auth.settings import AuthSettings, SettingsError, load_all_settings
+from airflow_identity_provider.auth.settings import AuthSettings, SettingsError, load_all_settings, settings_warnings
 from airflow_identity_provider.auth.user import IdentityUser
 
 if TYPE_CHECKING:
@@ -67,7 +67,9 @@ def _stop_api_server_supervisor() -> None:
 class IdentityAuthManager(BaseAuthManager[IdentityUser]):
     def init(self) -> None:
         super().init()
-        _ = self.providers
+        for provider in self.providers.values():
+            for warning in settings_warnings(provider.settings):
+                log.warning("airflow-identity-provider: %s", warning)
         if not conf.get("api", "base_url", fallback=""):
             self._fail(
                 "[api] base_url: is empty; set it to the public URL of Airflow, e.g. https://airflow.example.com/"

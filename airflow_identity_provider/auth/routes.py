@@ -30,6 +30,7 @@ from airflow_identity_provider.auth.idp.id_token import TokenRejected
 from airflow_identity_provider.auth.idp.oidc import IdpError, IdpUnavailable
 from airflow_identity_provider.auth.machine import machine_identity
 from airflow_identity_provider.auth.pages import chooser_page, page
+from airflow_identity_provider.auth.revocation import clear_airflow_cookie, revoke_request_tokens
 from airflow_identity_provider.auth.settings import DEFAULT_NAME
 from airflow_identity_provider.auth.state import (
     COOKIE_NAME as LOGIN_COOKIE,
@@ -342,17 +343,16 @@ def create_auth_app(manager: IdentityAuthManager) -> FastAPI:
 
     @app.get("/logout", response_model=None)
     def logout(request: Request) -> Response:
-        """Clear Airflow's cookie, then end the IdP session too when the provider supports it."""
+        """Revoke the Airflow token(s) sent and clear the cookie, then end the IdP session where supported."""
+        revoked = revoke_request_tokens(manager, request)  # first: the IdP may be slow or down
         name, _, id_token = (request.cookies.get(ID_TOKEN_COOKIE) or "").partition(".")
         provider = manager.providers.get(name) or manager.provider
         end_session = _end_session_url(provider, id_token)
         response: Response = RedirectResponse(end_session, status_code=302) if end_session else _signed_out_page()
         secure = _secure(request)
-        # Also at "/": a stale cookie at another path would otherwise keep the user signed in (PR #64955).
-        for path in {get_cookie_path(), "/"}:
-            response.delete_cookie(COOKIE_NAME_JWT_TOKEN, path=path, secure=secure, httponly=True, samesite="lax")
+        clear_airflow_cookie(response, secure=secure)
         response.delete_cookie(ID_TOKEN_COOKIE, path=AUTH_MANAGER_FASTAPI_APP_PREFIX, secure=secure, httponly=True)
-        audit.emit("logout", idp=provider.settings.name, idp_session_ended=bool(end_session))
+        audit.emit("logout", idp=provider.settings.name, idp_session_ended=bool(end_session), revoked=revoked)
         return response
 
     @app.get("/logged-out", response_model=None)

@@ -132,6 +132,20 @@ def parse_settings(raw: Mapping[str, str], *, name: str = DEFAULT_NAME) -> AuthS
     )
 
 
+def settings_warnings(settings: AuthSettings) -> list[str]:
+    """Allowed but risky combinations, logged once when the api-server starts (and by check-config)."""
+    warnings: list[str] = []
+    if settings.idp != "entra" and settings.client_id in settings.api_audiences:
+        section = SECTION if settings.name == DEFAULT_NAME else f"{SECTION}_{settings.name}"
+        warnings.append(
+            f"[{section}] api_audiences: includes the sign-in client_id {settings.client_id!r}. ID tokens of "
+            "signed-in users are addressed to that client too, so /auth/token accepts a token for it only when "
+            "its JOSE typ is at+jwt (RFC 9068) or it names another client in azp / client_id, and refuses the "
+            "rest (reason ambiguous_id_token). Prefer an audience of the API's own (e.g. api://airflow)."
+        )
+    return warnings
+
+
 def _bool(key: str, value: str) -> bool:
     lowered = value.lower()
     if lowered in ("true", "1", "yes", "on"):

@@ -19,6 +19,13 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal, Protocol
 
+from airflow_identity_provider.azure.scopes import (
+    ascii_fold,
+    canonical_subscription_id,
+    is_guid,
+    normalize_scope,
+    parse_allowed_scopes,
+)
 from airflow_identity_provider.clouds import CLOUDS, CUSTOM, Cloud, CloudConfigError, custom_cloud, get_cloud
 
 __all__ = [
@@ -72,6 +79,7 @@ KNOWN_EXTRAS: frozenset[str] = frozenset(
         "resource_manager_url",
         "credential_scope",
         "allowed_scopes",
+        "allowed_reference_scopes",
         "disable_instance_discovery",
         "connection_verify",
         "polling_interval",
@@ -86,6 +94,7 @@ _ALIASES = {
     "workload_identity_tenant_id": "tenant_id",
     "key_path": "certificate_path",
     "scopes": "allowed_scopes",
+    "reference_scopes": "allowed_reference_scopes",
     "verify": "connection_verify",
 }
 
@@ -102,18 +111,15 @@ _CLOUD_FIELD_TO_EXTRA = {
     "credential_scope": "credential_scope",
 }
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-_TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,253}$")
+_TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,253}")
 _MULTI_TENANT_NAMES = frozenset({"common", "organizations", "consumers"})
+# Matched against the ASCII-folded id: re.IGNORECASE would let U+017F (long s) stand for "s".
 _MI_RESOURCE_ID = re.compile(
-    r"^/subscriptions/[^/\s]+/resourcegroups/[^/\s]+/providers/microsoft\.managedidentity/"
-    r"userassignedidentities/[^/\s]+$",
-    re.IGNORECASE,
+    r"/subscriptions/[^/\s]+/resourcegroups/[^/\s]+/providers/microsoft\.managedidentity/"
+    r"userassignedidentities/[^/\s]+"
 )
-_RG_NAME = re.compile(r"^[-\w.()]{1,90}$")
-_MG_NAME = re.compile(r"^[-\w.()]{1,90}$")
-_NAMESPACE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9]+)+$")
-_NAME_SEGMENT = re.compile(r"^[^\s/?#%&\\]+$")
+# login and client_id sit next to the secret fields in the form: a secret pasted one box off ends up there.
+_UNECHOED_KEYS = frozenset({"login", "password", "client_id", "certificate_data"})
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 
@@ -153,6 +159,9 @@ class ArmConnectionSettings:
     certificate_password: str | None = field(default=None, repr=False)
     federated_token_file: str | None = None
     allowed_scopes: tuple[str, ...] = ()
+    """Scopes the connection may write inside (the fence)."""
+    allowed_reference_scopes: tuple[str, ...] = ()
+    """Scopes outside the fence a deployment may reference (identity, subnet, Key Vault, listKeys), never write."""
     disable_instance_discovery: bool = False
     connection_verify: str | None = None
     polling_interval: float = DEFAULT_POLLING_INTERVAL
@@ -251,7 +260,8 @@ def parse_connection_settings(
         certificate_data=p.certificate_data(),
         certificate_password=password if auth_type is AuthType.CERTIFICATE else None,
         federated_token_file=p.string("federated_token_file"),
-        allowed_scopes=p.allowed_scopes(),
+        allowed_scopes=p.scopes("allowed_scopes"),
+        allowed_reference_scopes=p.scopes("allowed_reference_scopes"),
         disable_instance_discovery=p.boolean("disable_instance_discovery"),
         connection_verify=p.string("connection_verify"),
         polling_interval=p.polling_interval(),
@@ -344,7 +354,7 @@ def _normalize_extras(conn_id: str, extras: Mapping[str, Any]) -> dict[str, Any]
         if key.startswith(LEGACY_PREFIX):
             key = key[len(LEGACY_PREFIX) :]
         if key not in KNOWN_EXTRAS:
-            suggestion = _ALIASES.get(key.lower()) or next(
+            suggestion = _ALIASES.get(ascii_fold(key)) or next(
                 iter(difflib.get_close_matches(key, sorted(KNOWN_EXTRAS), n=1)), None
             )
             fix = f"Did you mean {suggestion!r}?" if suggestion else "Remove it."
@@ -394,30 +404,30 @@ class _Parser:
             return False
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-            return value.strip().lower() in _TRUE
+        if isinstance(value, str) and ascii_fold(value.strip()) in _TRUE | _FALSE:
+            return ascii_fold(value.strip()) in _TRUE
         raise self.error(key, f"is {value!r}", "Use true or false.")
 
     def guid(self, key: str, what: str) -> str | None:
         value = self.string(key)
         if value is None:
             return None
-        if not _GUID.match(value):
-            raise self.error(key, f"is {value!r}, not a GUID", f"Set it to the {what} (a GUID).")
-        return value.lower()
+        if not is_guid(value):
+            raise self.error(key, _not_a_guid(key, value), f"Set it to the {what} (a GUID).")
+        return ascii_fold(value)
 
     def auth_type(self) -> AuthType:
         value = self.string("auth_type")
         if value is None:
             return DEFAULT_AUTH_TYPE
         try:
-            return AuthType(value.lower())
+            return AuthType(ascii_fold(value))
         except ValueError:
             choices = ", ".join(a.value for a in AuthType)
             raise self.error("auth_type", f"is {value!r}", f"Set it to one of: {choices}.") from None
 
     def cloud(self) -> Cloud:
-        name = (self.string("cloud") or "public").lower()
+        name = ascii_fold(self.string("cloud") or "public")
         custom_keys = [k for k in _CUSTOM_CLOUD_KEYS if self.present(k)]
         if name != CUSTOM:
             if custom_keys:
@@ -448,23 +458,27 @@ class _Parser:
         value = self.string("tenant_id")
         if value is None:
             return None
-        if value.lower() in _MULTI_TENANT_NAMES:
+        if ascii_fold(value) in _MULTI_TENANT_NAMES:
             raise self.error(
                 "tenant_id",
                 f"is {value!r}",
                 "An app or identity authenticates in one directory: set the tenant GUID or domain.",
             )
-        if _GUID.match(value):
-            return value.lower()
-        if not _TENANT_NAME.match(value):
+        if is_guid(value):
+            return ascii_fold(value)
+        if not _TENANT_NAME.fullmatch(value):
             raise self.error("tenant_id", f"is {value!r}", "Set the directory (tenant) GUID or its domain name.")
         return value
 
     def client_id(self, login: str | None) -> str | None:
         extra = self.guid("client_id", "application (client) id")
-        if login is not None and not _GUID.match(login):
-            raise self.error("login", f"is {login!r}, not a GUID", "Put the application (client) id (a GUID) in login.")
-        login_id = login.lower() if login else None
+        if login is not None and not is_guid(login):
+            raise self.error(
+                "login",
+                _not_a_guid("login", login),
+                "Put the application (client) id (a GUID) in login; a client secret belongs in password.",
+            )
+        login_id = ascii_fold(login) if login else None
         if extra and login_id and extra != login_id:
             raise self.error(
                 "client_id",
@@ -487,7 +501,7 @@ class _Parser:
         kind = _MI_KEYS[key]
         if kind == "resource_id":
             value = self.string(key) or ""
-            if not _MI_RESOURCE_ID.match(value):
+            if not _MI_RESOURCE_ID.fullmatch(ascii_fold(value)):
                 raise self.error(
                     key,
                     f"is {value!r}",
@@ -511,14 +525,15 @@ class _Parser:
             )
         return value
 
-    def allowed_scopes(self) -> tuple[str, ...]:
-        if not self.present("allowed_scopes"):
+    def scopes(self, key: str) -> tuple[str, ...]:
+        """``allowed_scopes`` or ``allowed_reference_scopes``: one grammar, one canonical spelling."""
+        if not self.present(key):
             return ()
         try:
-            return parse_allowed_scopes(self.extras["allowed_scopes"])
+            return parse_allowed_scopes(self.extras[key])
         except ValueError as err:
             raise self.error(
-                "allowed_scopes",
+                key,
                 f"is invalid: {err}",
                 "Give a JSON list or comma-separated ARM scopes such as "
                 "/subscriptions/<id>/resourceGroups/<rg> or /providers/Microsoft.Management/"
@@ -538,86 +553,11 @@ class _Parser:
         return number
 
 
-def parse_allowed_scopes(value: Any) -> tuple[str, ...]:
-    """A JSON list string, a real list, or a comma-separated string -> normalized, de-duplicated scopes."""
-    items: Any
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                items = json.loads(text)
-            except ValueError:
-                raise ValueError("not a valid JSON list") from None
-        else:
-            items = [part for part in text.split(",") if part.strip()]
-    else:
-        items = value
-    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
-        raise ValueError("expected a list of strings")
-    scopes: list[str] = []
-    for item in items:
-        scope = normalize_scope(item)
-        if scope not in scopes:
-            scopes.append(scope)
-    return tuple(scopes)
-
-
-def canonical_subscription_id(value: str) -> str:
-    """A subscription id (a GUID, surrounding whitespace ignored) in canonical lower case; ValueError if not."""
-    text = value.strip()
-    if not _GUID.match(text):
-        raise ValueError(f"subscription id {value!r} is not a GUID")
-    return text.lower()
-
-
-def normalize_scope(scope: str) -> str:
-    """Check one ARM scope and return its canonical spelling.
-
-    Accepted: ``/``; ``/subscriptions/<guid>[/resourceGroups/<rg>][/providers/<ns>/<type>/<name>...]``;
-    ``/providers/Microsoft.Management/managementGroups/<id>``. Fixed segments get their canonical case
-    and the subscription GUID is lower-cased (ARM ids are case-insensitive); names keep their case.
-    """
-    text = scope.strip()
-    if text == "/":
-        return "/"
-    if not text.startswith("/"):
-        raise ValueError(f"{scope!r} does not start with '/'")
-    segments = text.rstrip("/").split("/")[1:]
-    if any(not s for s in segments):
-        raise ValueError(f"{scope!r} has an empty segment ('//')")
-    head = segments[0].lower()
-    if head == "subscriptions":
-        return _normalize_subscription_scope(scope, segments)
-    if head == "providers":
-        if (
-            len(segments) == 4
-            and segments[1].lower() == "microsoft.management"
-            and segments[2].lower() == "managementgroups"
-            and _MG_NAME.match(segments[3])
-        ):
-            return f"/providers/Microsoft.Management/managementGroups/{segments[3]}"
-        raise ValueError(f"{scope!r} is not /providers/Microsoft.Management/managementGroups/<id>")
-    raise ValueError(f"{scope!r} must start with /subscriptions/<id> or /providers/Microsoft.Management/...")
-
-
-def _normalize_subscription_scope(scope: str, segments: list[str]) -> str:
-    if len(segments) < 2 or not _GUID.match(segments[1]):
-        raise ValueError(f"{scope!r}: the subscription id must be a GUID")
-    out = ["subscriptions", segments[1].lower()]
-    rest = segments[2:]
-    if rest and rest[0].lower() == "resourcegroups":
-        if len(rest) < 2 or not _RG_NAME.match(rest[1]) or rest[1].endswith("."):
-            raise ValueError(f"{scope!r}: invalid resource group name")
-        out += ["resourceGroups", rest[1]]
-        rest = rest[2:]
-    if rest:
-        # providers/<namespace>/<type>/<name>[/<type>/<name>...]
-        if rest[0].lower() != "providers" or len(rest) < 4 or (len(rest) - 2) % 2:
-            raise ValueError(f"{scope!r}: expected .../providers/<namespace>/<type>/<name>")
-        if not _NAMESPACE.match(rest[1]) or not all(_NAME_SEGMENT.match(s) for s in rest[2:]):
-            raise ValueError(f"{scope!r}: invalid resource provider segment")
-        out += ["providers", *rest[1:]]
-    return "/" + "/".join(out)
+def _not_a_guid(key: str, value: str) -> str:
+    """The problem text for a non-GUID; the value is left out where a pasted secret would land."""
+    if key in _UNECHOED_KEYS:
+        return "is not a GUID (its value is not shown, in case a secret was pasted there)"
+    return f"is {value!r}, not a GUID"
 
 
 def _is_blank(value: Any) -> bool:

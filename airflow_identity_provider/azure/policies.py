@@ -52,7 +52,8 @@ class HostPinningPolicy(SansIOHTTPPolicy[Any, Any]):
     """Refuse any request whose origin is not the connection's ARM endpoint.
 
     ARM polling follows ``Azure-AsyncOperation``/``Location`` and paging follows ``nextLink`` to any
-    host and attaches the bearer token (verified, azure-arm.md 3.6). As a per-call policy this runs
+    host and attaches the bearer token (azure-core's BearerTokenCredentialPolicy does not check the host).
+    As a per-call policy this runs
     before the authentication policy, so a refused request never gets a token, and it raises
     ``ServiceRequestError`` before anything is sent.
     """

@@ -1,6 +1,6 @@
 """Least-privilege preflight for ARM writes: gather the facts from ARM, judge them with the pure rules.
 
-Reference: azure-arm.md §4.4 (a)/(b)/(c). :class:`Preflight` is the only part of the least-privilege
+:class:`Preflight` is the only part of the least-privilege
 machinery that talks to ARM; what the facts *mean* lives in :mod:`.rbac` (scopes, wildcards, deny
 assignments, over-privilege findings) and :mod:`.preflight_rules` (actions per operation, what-if rules).
 
@@ -49,11 +49,12 @@ from airflow.sdk.exceptions import AirflowFailException
 from azure.core.exceptions import HttpResponseError
 from azure.core.rest import HttpRequest
 
+from airflow_identity_provider.azure.deployment_checks import ContentOptions, judge_content
+from airflow_identity_provider.azure.fence_judgement import Fence
 from airflow_identity_provider.azure.preflight_rules import (
     ALLOWED_SCOPES_SETTING,
     Violation,
     WhatIfChange,
-    check_changes,
     check_mode,
     derived_actions,
     parse_what_if,
@@ -77,6 +78,9 @@ from airflow_identity_provider.azure.rbac import (
     parse_scope,
     unused_breadth,
 )
+from airflow_identity_provider.azure.scopes import ascii_fold
+from airflow_identity_provider.azure.template_terms import LinkedAccess
+from airflow_identity_provider.azure.what_if_diagnostics import Diagnostic, parse_diagnostics
 
 if TYPE_CHECKING:
     from azure.mgmt.authorization import AuthorizationManagementClient
@@ -154,6 +158,12 @@ class AccessReport:
     """True when the ARM facts came from this Preflight's cache (a retried check in the same task)."""
     notes: tuple[str, ...] = ()
     """Things the reader should know: reads ARM refused, fallbacks taken."""
+    diagnostics: tuple[Diagnostic, ...] = ()
+    """What-if's own diagnostics, verbatim."""
+    linked: tuple[LinkedAccess, ...] = ()
+    """Rights on resources the deployment uses without writing them (listKeys, subnet join, identity assign)."""
+    linked_missing: tuple[tuple[str, str], ...] = ()
+    """``(action, resource id)`` of the linked rights the identity lacks there."""
 
     @property
     def ok(self) -> bool:
@@ -161,6 +171,7 @@ class AccessReport:
         high-severity over-privilege finding. A write can proceed with ``ok=False`` in the warn modes."""
         return (
             not self.violations
+            and not self.linked_missing
             and (self.verdict is None or self.verdict.ok)
             and not any(f.severity == "high" for f in self.findings)
         )
@@ -191,6 +202,9 @@ class AccessReport:
             "permission_scope": self.permission_scope,
             "cached": self.cached,
             "notes": list(self.notes),
+            "what_if_diagnostics": [d.to_dict() for d in self.diagnostics],
+            "linked_access": [{"resource_id": x.resource_id, "action": x.action, "why": x.why} for x in self.linked],
+            "linked_missing": [{"action": a, "resource_id": r} for a, r in self.linked_missing],
         }
 
     def summary_lines(self) -> list[str]:
@@ -213,6 +227,9 @@ class AccessReport:
                     lines.append(f"  permissions: MISSING{where}: {', '.join(v.missing)}")
                 for action, name in v.denied:
                     lines.append(f"  permissions: DENIED {action} by deny assignment {name!r}")
+        lines.extend(f"  what-if diagnostic: {d.line()}" for d in self.diagnostics)
+        lines.extend(f"  linked access: {x.action} on {x.resource_id} ({x.why})" for x in self.linked)
+        lines.extend(f"  linked access: MISSING {a} on {r}" for a, r in self.linked_missing)
         if self.violations:
             lines.append(f"  violations ({len(self.violations)}):")
             lines.extend(f"    - [{x.rule}] {x.message}" for x in self.violations)
@@ -253,7 +270,9 @@ class _Facts:
     denies: tuple[DenyAssignment, ...] | None = None
     assignments: tuple[RoleAssignment, ...] | None = None
     subscription_entries: tuple[PermissionEntry, ...] | None = None
-    """Permissions read at the subscription (the escalation fallback of §4.4c.3), when they were."""
+    """Permissions read at the subscription (the escalation fallback), when they were."""
+    linked_entries: dict[str, tuple[PermissionEntry, ...]] = field(default_factory=dict)
+    """Permissions read at linked resources outside the target, by resource id."""
     notes: list[str] = field(default_factory=list)
     arm_calls: int = 0
 
@@ -297,7 +316,7 @@ def _principal_from_token(token: str) -> str | None:
     except (ValueError, binascii.Error, UnicodeError):
         return None
     oid = claims.get("oid") if isinstance(claims, dict) else None
-    return oid.lower() if isinstance(oid, str) and oid else None
+    return ascii_fold(oid) if isinstance(oid, str) and oid else None
 
 
 def _as_plain(model: Any) -> Any:
@@ -361,6 +380,11 @@ class Preflight:
         allow_rbac_changes: bool = False,
         allowed_change_types: Collection[str] | None = None,
         allow_complete_mode: bool = False,
+        deployment: Mapping[str, Any] | None = None,
+        allow_what_if_diagnostics: bool = False,
+        allow_deployment_scripts: bool = False,
+        allow_nested_template_links: bool = False,
+        secure_parameters: Collection[str] = (),
     ) -> AccessReport:
         """Prove the write may go ahead, or raise :class:`PreflightRefused` naming every reason.
 
@@ -371,6 +395,9 @@ class Preflight:
             ``required_actions`` argument, ``contained_delete_actions()`` for a group delete...).
         :param what_if: the final what-if result (REST body, SDK model or list of changes), if any.
         :param mode: the deployment mode; ``Complete`` needs ``allow_complete_mode``.
+        :param deployment: the deployment's ``properties`` as they will be sent, with the template ARM will
+            run under ``template`` (a fetched link or template spec included): the template is scanned and
+            the parameters' ids are checked, see :mod:`.deployment_checks`.
         """
         settings = self.hook.settings
         conn_id = settings.conn_id
@@ -383,16 +410,34 @@ class Preflight:
         # 2. What-if rules (offline).
         violations: list[Violation] = []
         derived: tuple[str, ...] = ()
-        if what_if is not None:
-            changes, what_if_violations = self._what_if(what_if)
-            violations += what_if_violations
-            violations += check_changes(
-                changes,
-                fence,
-                allow_delete=allow_delete_changes,
-                allow_rbac_changes=allow_rbac_changes,
-                allowed_change_types=allowed_change_types,
+        diagnostics: tuple[Diagnostic, ...] = ()
+        linked: tuple[LinkedAccess, ...] = ()
+        if what_if is not None or deployment is not None:
+            changes: tuple[WhatIfChange, ...] = ()
+            if what_if is not None:
+                changes, what_if_violations = self._what_if(what_if)
+                violations += what_if_violations
+                diagnostics = parse_diagnostics(_as_plain(what_if))
+            template = deployment.get("template") if deployment is not None else None
+            content = judge_content(
+                changes=changes,
+                diagnostics=diagnostics,
+                template=template if isinstance(template, Mapping) else None,
+                parameters=(deployment or {}).get("parameters") or {},
+                target=str(target),
+                fence=Fence.of(fence, tuple(getattr(settings, "allowed_reference_scopes", ()))),
+                options=ContentOptions(
+                    allow_delete_changes=allow_delete_changes,
+                    allow_rbac_changes=allow_rbac_changes,
+                    allowed_change_types=allowed_change_types,
+                    allow_what_if_diagnostics=allow_what_if_diagnostics,
+                    allow_deployment_scripts=allow_deployment_scripts,
+                    allow_nested_template_links=allow_nested_template_links,
+                    secure_parameters=secure_parameters,
+                ),
             )
+            violations += content.violations
+            linked = content.linked
             # A change without a resource type is already a violation (invalid_resource_id); deriving
             # from the rest keeps the report complete instead of stopping at a ValueError.
             derived = derived_actions([c for c in changes if c.resource_type], _DERIVATION_MODE)
@@ -413,7 +458,7 @@ class Preflight:
             conn_id,
             target.key,
             operation,
-            tuple(sorted({a.lower() for a in required})),
+            tuple(sorted({ascii_fold(a) for a in required})),
             principal,
         )
         facts = self._cache.get(key)
@@ -427,6 +472,10 @@ class Preflight:
         if self.least_privilege != "off":
             verdict = evaluate(facts.entries or (), facts.denies or (), principal, required, target)
         findings = self._findings(facts, fence, required, target)
+        linked_missing: tuple[tuple[str, str], ...] = ()
+        linked_reads = 0
+        if linked and self.least_privilege != "off" and not violations:
+            linked_missing, linked_reads = self._linked_missing(linked, facts, target)
 
         report = AccessReport(
             principal_id=principal,
@@ -437,10 +486,13 @@ class Preflight:
             verdict=verdict,
             violations=tuple(violations),
             findings=tuple(findings),
-            arm_calls=0 if cached else facts.arm_calls,
+            arm_calls=linked_reads + (0 if cached else facts.arm_calls),
             permission_scope=facts.permission_scope,
             cached=cached,
             notes=tuple(facts.notes),
+            diagnostics=diagnostics,
+            linked=linked,
+            linked_missing=linked_missing,
         )
         # 6. Modes.
         self._decide(report, conn_id, facts)
@@ -541,7 +593,7 @@ class Preflight:
 
         if self.least_privilege != "off":
             if operation == "resource_group_write" and target.kind == "resource_group" and sub_scope:
-                # The group may not exist yet, so its own path would 404 (§4.3): read the subscription's
+                # The group may not exist yet, so its own path would 404: read the subscription's
                 # permissions first. They are inherited, i.e. a lower bound; only if they fall short is the
                 # group itself asked (it may exist, with a group-scoped role granting the update).
                 entries = self._read_permissions(client, sub_scope, count, facts)
@@ -583,7 +635,7 @@ class Preflight:
             facts.assignments = self._read_assignments(client, target, principal, count, facts, conn_id)
             if facts.assignments is None and facts.entries is None:
                 # Role assignments could not be read and least_privilege='off' read no permissions: one
-                # permissions read still lets escalation be detected (§4.4c.3).
+                # permissions read still lets escalation be detected (roleAssignments/write in the entries).
                 scope = sub_scope or str(target)
                 facts.subscription_entries = self._read_permissions(client, scope, count, facts)
                 facts.notes.append(f"over-privilege judged from the effective permissions at {scope}")
@@ -610,7 +662,7 @@ class Preflight:
         not_found: bool = False,
     ) -> tuple[PermissionEntry, ...]:
         """Effective permissions of the caller at ``scope``. A 403 or an empty list means nothing is allowed
-        (§4.3: no action guards this read). With ``not_found`` a 404 raises :class:`_NotFound` for the
+        (the permissions API needs no action of its own). With ``not_found`` a 404 raises :class:`_NotFound` for the
         caller's fallback; otherwise any 404 is ARM's error, surfaced verbatim."""
         parsed = parse_scope(scope)
         conn_id = self.hook.settings.conn_id
@@ -619,7 +671,7 @@ class Preflight:
         if parsed.kind == "resource_group" and rg and parsed.subscription_id == self._client_subscription():
             read = lambda: client.permissions.list_for_resource_group(rg, raw_response_hook=count)  # noqa: E731
         else:
-            # The subscription path is not in the stable spec's SDK (reference §3.3/§4.1), and extension or
+            # The subscription path is not in azure-mgmt-authorization 4.0's stable API, and extension or
             # nested resources have no list_for_resource shape: send the same REST call directly.
             path = f"{parsed}/providers/Microsoft.Authorization/permissions"
             read = lambda: self._send_paged(client, path, count)  # noqa: E731
@@ -737,13 +789,45 @@ class Preflight:
 
     def _client_subscription(self) -> str | None:
         sub = self.hook.settings.subscription_id
-        return sub.lower() if sub else None
+        return ascii_fold(sub) if sub else None
 
     def _arm_error(self, err: HttpResponseError, scope: str, what: str, conn_id: str) -> NoReturn:
         # ARM's own words, verbatim: they name the code, the principal and the action to fix.
         raise PreflightRefused(
             f"ARM preflight could not read {what} at {scope} through connection {conn_id!r}; ARM answered:\n{err}"
         ) from err
+
+    def _linked_missing(
+        self, linked: Iterable[LinkedAccess], facts: _Facts, target: ArmScope
+    ) -> tuple[tuple[tuple[str, str], ...], int]:
+        """Linked rights the identity lacks, and the ARM reads spent finding out.
+
+        A right already granted at the target (inherited by everything in it) costs nothing more; any other
+        is read where the resource lives, once per resource (roles on a single identity or vault are common).
+        """
+        client = self.hook.get_authorization_client()
+        reads = 0
+
+        def count(_response: Any) -> None:
+            nonlocal reads
+            reads += 1
+
+        missing: list[tuple[str, str]] = []
+        for item in linked:
+            granted_at_target = facts.entries and any(e.allows(item.action) for e in facts.entries)
+            if granted_at_target and target.contains(item.resource_id):
+                continue
+            entries = facts.linked_entries.get(item.resource_id)
+            if entries is None:
+                try:
+                    entries = self._read_permissions(client, item.resource_id, count, facts, not_found=True)
+                except _NotFound:
+                    facts.notes.append(f"linked resource {item.resource_id} was not found; ARM will say so too")
+                    entries = ()
+                facts.linked_entries[item.resource_id] = entries
+            if not any(e.allows(item.action) for e in entries):
+                missing.append((item.action, item.resource_id))
+        return tuple(dict.fromkeys(missing)), reads
 
     # -- judgement ---------------------------------------------------------------------------------
 
@@ -785,6 +869,17 @@ class Preflight:
             lp_reasons = self._verdict_reasons(report, verdict, facts)
             if self.least_privilege == "enforce":
                 reasons += lp_reasons
+            else:
+                warnings = True
+        for action, resource_id in report.linked_missing:
+            reason = (
+                f"the identity (oid {report.principal_id or 'unknown'}) is not allowed {action} on {resource_id}, "
+                "which the deployment uses: assign it a role granting that action on that resource (e.g. Managed "
+                "Identity Operator for an identity, a custom role with exactly this action), or set "
+                "least_privilege='warn' on the operator"
+            )
+            if self.least_privilege == "enforce":
+                reasons.append(reason)
             else:
                 warnings = True
         high = [f for f in report.findings if f.severity == "high"]

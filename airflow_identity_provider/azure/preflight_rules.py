@@ -4,7 +4,8 @@ No network, no azure SDK and no Airflow imports. Input is what ARM returns (the 
 camelCase or the SDK's ``as_dict()`` snake_case); output is action names for :func:`rbac.evaluate` and
 :class:`Violation` objects whose messages name the setting that would allow the change.
 
-Reference: azure-arm.md §4.3 (actions per operator) and §4.4 (a)/(b).
+What-if change types: Microsoft's "ARM template deployment what-if operation". ``Ignore`` counts as a
+write: what-if also gives it to resources it stopped expanding at its limits, which ARM still deploys.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from airflow_identity_provider.azure.rbac import ArmScope, ScopeError, first_containing, parse_scope
+from airflow_identity_provider.azure.scopes import ascii_fold, lookalike_fold
 
 __all__ = [
     "ALLOWED_CHANGE_TYPES_SETTING",
@@ -27,7 +29,6 @@ __all__ = [
     "GOVERNANCE_TYPES",
     "REDEPLOY_CHANGE_TYPES",
     "REQUIRED_ACTIONS",
-    "WRITE_CHANGE_TYPES",
     "Violation",
     "WhatIfChange",
     "check_changes",
@@ -78,8 +79,8 @@ def _dedupe(actions: Iterable[str]) -> tuple[str, ...]:
     seen: set[str] = set()
     out: list[str] = []
     for a in actions:
-        if a.lower() not in seen:
-            seen.add(a.lower())
+        if ascii_fold(a) not in seen:
+            seen.add(ascii_fold(a))
             out.append(a)
     return tuple(out)
 
@@ -93,7 +94,7 @@ _ACTION_PREFIX_ALIASES: Mapping[str, str] = MappingProxyType(
 
 
 def _action_prefix(resource_type: str) -> str:
-    return _ACTION_PREFIX_ALIASES.get(resource_type.lower(), resource_type)
+    return _ACTION_PREFIX_ALIASES.get(ascii_fold(resource_type), resource_type)
 
 
 def contained_delete_actions(resource_types: Iterable[str]) -> tuple[str, ...]:
@@ -105,7 +106,6 @@ def contained_delete_actions(resource_types: Iterable[str]) -> tuple[str, ...]:
 
 CHANGE_TYPES: tuple[str, ...] = ("Create", "Delete", "Ignore", "Deploy", "NoChange", "Modify", "Unsupported")
 _CANONICAL_CHANGE = {c.lower(): c for c in CHANGE_TYPES}
-WRITE_CHANGE_TYPES: frozenset[str] = frozenset({"Create", "Modify", "Deploy"})
 REDEPLOY_CHANGE_TYPES: frozenset[str] = frozenset({"NoChange", "Unsupported"})
 """ARM redeploys these (a PUT that needs ``{type}/write``) though what-if predicts no property change
 (NoChange) or cannot predict (Unsupported)."""
@@ -119,7 +119,7 @@ ALLOWED_CHANGE_TYPES_SETTING = "allowed_change_types"
 ALLOW_COMPLETE_SETTING = "allow_complete_mode"
 
 GOVERNANCE_TYPES: frozenset[str] = frozenset(
-    t.lower()
+    lookalike_fold(t)
     for t in (
         "Microsoft.Authorization/roleAssignments",
         "Microsoft.Authorization/roleDefinitions",
@@ -148,6 +148,8 @@ class WhatIfChange:
     scope: ArmScope | None = field(default=None, compare=False)
     """``resource_id`` parsed; None when it is not a valid ARM id (:func:`check_changes` reports it)."""
     unsupported_reason: str | None = field(default=None, compare=False)
+    after: Mapping[str, Any] | None = field(default=None, compare=False)
+    """The predicted resource body, for the linked-resource checks."""
 
     @classmethod
     def from_api(cls, d: Mapping[str, Any]) -> WhatIfChange:
@@ -176,6 +178,7 @@ class WhatIfChange:
             resource_type=resource_type,
             scope=scope,
             unsupported_reason=reason if isinstance(reason, str) else None,
+            after=d["after"] if isinstance(d.get("after"), Mapping) else None,
         )
 
     @property
@@ -221,11 +224,11 @@ def _canonical_mode(mode: str) -> str | None:
 def derived_actions(changes: Iterable[WhatIfChange], mode: str, *, include_redeploys: bool = True) -> tuple[str, ...]:
     """Actions the deployment itself needs on top of ``REQUIRED_ACTIONS["deployment_write"]``.
 
-    ``Create``/``Modify``/``Deploy`` -> ``{type}/write``; ``Delete`` -> ``{type}/delete`` (in either mode: a
-    nested Complete-mode deployment can delete under an Incremental parent); ``Ignore`` -> nothing (ARM does
-    not touch it). ``NoChange`` and ``Unsupported`` are redeployed by ARM, a PUT that needs ``{type}/write``,
-    so they count as writes unless ``include_redeploys=False``. An unknown change type counts as a write
-    (fail closed). Resource groups map to ``Microsoft.Resources/subscriptions/resourceGroups/...``.
+    ``Create``/``Modify``/``Deploy``/``Ignore`` -> ``{type}/write``; ``Delete`` -> ``{type}/delete`` (in either
+    mode: a nested Complete-mode deployment can delete under an Incremental parent). ``Ignore`` counts: past
+    what-if's expansion limits it marks resources ARM still deploys. ``NoChange`` and ``Unsupported`` are
+    redeployed by ARM (a PUT that needs ``{type}/write``), so they count unless ``include_redeploys=False``.
+    An unknown change type counts as a write (fail closed). Groups map to ``.../subscriptions/resourceGroups``.
 
     Raises ValueError for an unknown ``mode`` or a write/delete change whose type cannot be determined.
     """
@@ -233,7 +236,7 @@ def derived_actions(changes: Iterable[WhatIfChange], mode: str, *, include_redep
         raise ValueError(f"deployment mode {mode!r} is not one of {', '.join(DEPLOYMENT_MODES)}")
     out: list[str] = []
     for c in changes:
-        if c.change_type == "Ignore" or (c.change_type in REDEPLOY_CHANGE_TYPES and not include_redeploys):
+        if c.change_type in REDEPLOY_CHANGE_TYPES and not include_redeploys:
             continue
         if not c.resource_type:
             raise ValueError(
@@ -273,7 +276,7 @@ def _normalise_change_types(allowed: Iterable[str]) -> frozenset[str]:
 
 
 def _is_governance(resource_type: str) -> bool:
-    t = resource_type.lower()
+    t = lookalike_fold(resource_type)  # a deny rule: lookalike spellings are caught, not let through
     return t in GOVERNANCE_TYPES or t.startswith(_GOVERNANCE_NAMESPACE)
 
 
@@ -288,15 +291,15 @@ def check_changes(
     """Every rule each change breaks, in input order.
 
     - ``invalid_resource_id``: the id does not parse (so containment cannot be proven).
-    - ``outside_scope``: the id is under no fence scope. An empty fence admits nothing. ``Ignore`` changes
-      are exempt (ARM does not touch them); ``NoChange`` is not (ARM still PUTs it).
+    - ``outside_scope``: the id is under no fence scope. An empty fence admits nothing. ``Ignore`` and
+      ``NoChange`` are not exempt: ARM may still deploy or PUT them.
     - ``delete``: a ``Delete`` change unless ``allow_delete``.
-    - ``rbac_change``: any change (``Ignore`` excepted) to a ``Microsoft.Authorization/*`` type (role
+    - ``rbac_change``: any change to a ``Microsoft.Authorization/*`` type (role
       assignments/definitions, deny assignments, locks, policy assignments/definitions/exemptions...) unless
       ``allow_rbac_changes``. Both the declared and the id-parsed type are looked at.
     - ``unknown_change_type``: a change type ARM did not document.
     - ``change_type``: a change type outside ``allowed_change_types`` (None = any). ``NoChange`` and
-      ``Ignore`` always pass: they change nothing. Unknown names in ``allowed_change_types`` raise ValueError.
+      ``Ignore`` pass this one rule (the others still apply). Unknown names in it raise ValueError.
     """
     fences = [parse_scope(f) for f in fence_scopes]
     fence_text = ", ".join(str(f) for f in fences)
@@ -304,7 +307,6 @@ def check_changes(
     violations: list[Violation] = []
     for c in changes:
         rid = c.resource_id
-        touched = c.change_type != "Ignore"
         if c.change_type not in _CANONICAL_CHANGE.values():
             violations.append(
                 Violation(
@@ -323,7 +325,7 @@ def check_changes(
                     f"cannot be shown to lie inside {ALLOWED_SCOPES_SETTING}",
                 )
             )
-        elif touched and first_containing(c.scope, fences) is None:
+        elif first_containing(c.scope, fences) is None:
             where = (
                 f"the connection's {ALLOWED_SCOPES_SETTING} ({fence_text})"
                 if fences
@@ -348,7 +350,7 @@ def check_changes(
                 )
             )
         governance = [t for t in c.types if _is_governance(t)]
-        if touched and governance and not allow_rbac_changes:
+        if governance and not allow_rbac_changes:
             violations.append(
                 Violation(
                     "rbac_change",

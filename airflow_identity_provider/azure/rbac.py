@@ -4,9 +4,10 @@ No network, no azure SDK and no Airflow imports. Everything here takes the JSON 
 resource provider returns (camelCase REST shape, or the snake_case of the SDK's ``as_dict()``) and
 answers questions offline.
 
-Scopes
+Scopes (implemented in :mod:`~airflow_identity_provider.azure.scopes`, re-exported here)
     :func:`parse_scope` turns a scope or resource id into an :class:`ArmScope`. Comparison is
-    case-insensitive and segment-wise (``rg1`` never contains ``rg10``); ``resourcegroups`` and
+    segment-wise (``rg1`` never contains ``rg10``) and case-insensitive in ASCII only (:func:`ascii_fold`:
+    ``K-RG`` is ``k-rg``, but ``\u212a-rg`` with a KELVIN SIGN is a different name, as in ARM); ``resourcegroups`` and
     ``resourceGroups`` are the same segment; one trailing ``/`` is ignored; empty, ``.``/``..`` and
     URL-ish segments (``?``, ``#``, ``%``, ``\\``, control characters) are refused so that a checked
     id cannot mean a different path once it is put in a URL.
@@ -19,13 +20,13 @@ Scopes
     is not knowable offline (and can change at any time), so an MG fence never admits a subscription,
     resource group or resource id. Declare those scopes explicitly.
 
-Permissions (reference azure-arm.md §4.2)
-    ``*`` matches any run of characters, ``/`` included, case-insensitively. An action is allowed when
+Permissions (Microsoft: "Understand Azure role definitions", Actions / NotActions)
+    ``*`` matches any run of characters, ``/`` included, ignoring ASCII case. An action is allowed when
     some permission entry (one per role) matches it in ``actions`` and does not match it in that same
     entry's ``notActions``. ``notActions`` is not a deny: another role can grant the action back.
     Only deny assignments deny (:func:`denied_by`). Data actions are evaluated separately.
 
-Over-privilege (reference §4.4c)
+Over-privilege
     :func:`broad_assignments`, :func:`unused_breadth` and :func:`escalation_capable` produce
     :class:`Finding` objects for an access report.
 """
@@ -37,6 +38,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
+
+# Scope parsing lives in scopes.py (shared with the connection); re-exported so callers keep importing it here.
+from airflow_identity_provider.azure.scopes import (
+    ArmScope,
+    ScopeError,
+    ScopeKind,
+    ascii_fold,
+    first_containing,
+    is_within,
+    parse_scope,
+)
 
 __all__ = [
     "CONTRIBUTOR_ROLE_ID",
@@ -58,6 +70,7 @@ __all__ = [
     "ScopeKind",
     "Severity",
     "action_matches",
+    "ascii_fold",
     "broad_assignments",
     "denied_by",
     "escalation_capable",
@@ -71,206 +84,20 @@ __all__ = [
     "unused_breadth",
 ]
 
-ScopeKind = Literal["root", "management_group", "subscription", "resource_group", "resource"]
 Severity = Literal["high", "medium", "low"]
-
-# ---------------------------------------------------------------------------------------------- scopes
-
-EXPECTED_SHAPES = (
-    "'/', '/subscriptions/<subscriptionId>', '/subscriptions/<subscriptionId>/resourceGroups/<name>', "
-    "'/subscriptions/<subscriptionId>[/resourceGroups/<name>]/providers/<Namespace>/<type>/<name>[/<type>/<name>...]' "
-    "or '/providers/Microsoft.Management/managementGroups/<id>'"
-)
-
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-_RG_NAME = re.compile(r"^[-\w.()]{1,90}$")
-_NAMESPACE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9]+)+$")
-_TYPE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_BAD_IN_NAME = re.compile(r"[?#%\\\x00-\x1f\x7f]")
-
-
-class ScopeError(ValueError):
-    """A string that is not an ARM scope or resource id."""
-
-
-@dataclass(frozen=True, repr=False)
-class ArmScope:
-    """A parsed ARM scope or resource id (build it with :func:`parse_scope`). Equality and hashing ignore
-    case; ``str()`` is canonical.
-
-    Canonical spelling: fixed segments as ARM documents them (``subscriptions``, ``resourceGroups``,
-    ``providers``, ``Microsoft.Management/managementGroups``), a GUID subscription id lower-cased,
-    everything else as given.
-    """
-
-    segments: tuple[str, ...] = field(compare=False)
-    kind: ScopeKind = field(compare=False)
-    subscription_id: str | None = field(default=None, compare=False)
-    resource_group: str | None = field(default=None, compare=False)
-    management_group: str | None = field(default=None, compare=False)
-    resource_type: str | None = field(default=None, compare=False)
-    """ARM type of what the id names, e.g. ``Microsoft.Network/virtualNetworks/subnets``;
-    ``Microsoft.Resources/resourceGroups`` for a resource group, ``Microsoft.Resources/subscriptions`` for a
-    subscription, ``Microsoft.Management/managementGroups`` for a management group, None for the root."""
-    key: tuple[str, ...] = field(init=False, compare=True)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "key", tuple(s.lower() for s in self.segments))
-
-    def __str__(self) -> str:
-        return "/" + "/".join(self.segments)
-
-    def __repr__(self) -> str:
-        return f"ArmScope({str(self)!r})"
-
-    @property
-    def name(self) -> str | None:
-        """Last segment (the subscription id, resource group name, resource name...); None for the root."""
-        return self.segments[-1] if self.segments else None
-
-    def is_within(self, allowed: ArmScope | str) -> bool:
-        return is_within(self, allowed)
-
-    def contains(self, target: ArmScope | str) -> bool:
-        return is_within(target, self)
-
-
-def _scope_error(text: object, reason: str) -> ScopeError:
-    return ScopeError(f"{text!r} is not a valid ARM scope: {reason}. Expected {EXPECTED_SHAPES}.")
-
-
-@lru_cache(maxsize=4096)
-def _parse_scope_cached(text: str) -> ArmScope:
-    original = text
-    text = text.strip()
-    if text == "/":
-        return ArmScope(segments=(), kind="root")
-    if not text:
-        raise _scope_error(original, "it is empty")
-    if not text.startswith("/"):
-        hint = " (give the path only, not a URL)" if "://" in text else ""
-        raise _scope_error(original, f"it must start with '/'{hint}")
-    if text.endswith("/"):
-        text = text[:-1]
-    raw = text[1:].split("/")
-    for seg in raw:
-        if not seg:
-            raise _scope_error(original, "it has an empty segment ('//')")
-        if seg in (".", ".."):
-            raise _scope_error(original, f"segment {seg!r} is not allowed")
-        if _BAD_IN_NAME.search(seg) or seg != seg.strip():
-            raise _scope_error(original, f"segment {seg!r} contains a character ARM ids do not allow")
-    low = [s.lower() for s in raw]
-    n = len(raw)
-    out: list[str] = []
-    sub: str | None = None
-    rg: str | None = None
-    i = 0
-    if low[0] == "subscriptions":
-        if n < 2:
-            raise _scope_error(original, "the subscription id is missing")
-        sub = raw[1].lower() if _GUID.match(raw[1]) else raw[1]
-        out += ["subscriptions", sub]
-        i = 2
-        if i < n and low[i] == "resourcegroups":
-            if i + 1 >= n:
-                raise _scope_error(original, "the resource group name is missing")
-            rg = raw[i + 1]
-            if not _RG_NAME.match(rg) or rg.endswith("."):
-                raise _scope_error(original, f"{rg!r} is not a valid resource group name")
-            out += ["resourceGroups", rg]
-            i += 2
-    elif low[0] != "providers":
-        raise _scope_error(original, f"it must start with /subscriptions or /providers, not /{raw[0]}")
-
-    resource_type: str | None = None
-    blocks = 0
-    mg: str | None = None
-    while i < n:
-        if low[i] != "providers":
-            raise _scope_error(original, f"expected 'providers' at segment {i + 1}, found {raw[i]!r}")
-        if n - i < 4:
-            raise _scope_error(original, "a 'providers' segment must be followed by <Namespace>/<type>/<name>")
-        ns, typ, name = raw[i + 1], raw[i + 2], raw[i + 3]
-        if not _NAMESPACE.match(ns):
-            raise _scope_error(original, f"{ns!r} is not a resource provider namespace like Microsoft.Storage")
-        if not _TYPE_SEGMENT.match(typ):
-            raise _scope_error(original, f"{typ!r} is not a resource type")
-        if blocks == 0 and sub is None and ns.lower() == "microsoft.management" and typ.lower() == "managementgroups":
-            ns, typ, mg = "Microsoft.Management", "managementGroups", name
-        out += ["providers", ns, typ, name]
-        types = [ns, typ]
-        i += 4
-        blocks += 1
-        while i < n and low[i] != "providers":
-            if i + 1 >= n:
-                raise _scope_error(original, f"child type {raw[i]!r} has no name")
-            if not _TYPE_SEGMENT.match(raw[i]):
-                raise _scope_error(original, f"{raw[i]!r} is not a resource type")
-            out += [raw[i], raw[i + 1]]
-            types.append(raw[i])
-            i += 2
-        resource_type = "/".join(types)
-
-    kind: ScopeKind
-    if blocks == 0:
-        if rg is not None:
-            kind, resource_type = "resource_group", "Microsoft.Resources/resourceGroups"
-        else:  # a /providers/... path always yields a block or raises, so this is /subscriptions/<id>
-            kind, resource_type = "subscription", "Microsoft.Resources/subscriptions"
-    elif mg is not None and len(out) == 4:
-        kind = "management_group"
-    else:
-        kind = "resource"
-    return ArmScope(
-        segments=tuple(out),
-        kind=kind,
-        subscription_id=sub,
-        resource_group=rg,
-        management_group=mg,
-        resource_type=resource_type,
-    )
-
-
-def parse_scope(s: ArmScope | str) -> ArmScope:
-    """Parse a scope or resource id; raise :class:`ScopeError` naming the input and the accepted shapes."""
-    if isinstance(s, ArmScope):
-        return s
-    if not isinstance(s, str):
-        raise ScopeError(f"{s!r} is not a valid ARM scope: expected a string. Expected {EXPECTED_SHAPES}.")
-    return _parse_scope_cached(s)
-
-
-def is_within(target: ArmScope | str, allowed: ArmScope | str) -> bool:
-    """True when ``target`` equals ``allowed`` or lies below it, compared segment by segment ignoring case.
-
-    A management-group ``allowed`` admits only itself and ids under its own path (see the module doc).
-    """
-    t, a = parse_scope(target).key, parse_scope(allowed).key
-    return t[: len(a)] == a
-
-
-def first_containing(target: ArmScope | str, allowed: Iterable[ArmScope | str]) -> ArmScope | None:
-    """The first scope of ``allowed`` that contains ``target``, or None."""
-    t = parse_scope(target)
-    for scope in allowed:
-        a = parse_scope(scope)
-        if t.key[: len(a.key)] == a.key:
-            return a
-    return None
-
 
 # ------------------------------------------------------------------------------------------- permissions
 
 
 @lru_cache(maxsize=4096)
-def _pattern(pattern: str) -> re.Pattern[str]:
-    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.IGNORECASE | re.DOTALL)
+def _pattern(folded_pattern: str) -> re.Pattern[str]:
+    # No re.IGNORECASE: it folds Unicode too (U+017F would match "s"); both sides are ASCII-folded instead.
+    return re.compile(".*".join(re.escape(part) for part in folded_pattern.split("*")), re.DOTALL)
 
 
 def action_matches(pattern: str, action: str) -> bool:
-    """Azure RBAC match: case-insensitive, ``*`` matches any characters including ``/``, whole string."""
-    return _pattern(pattern).fullmatch(action) is not None
+    """Azure RBAC match: ASCII case-insensitive, ``*`` matches any characters including ``/``, whole string."""
+    return _pattern(ascii_fold(pattern)).fullmatch(ascii_fold(action)) is not None
 
 
 def _matches_any(patterns: Iterable[str], action: str) -> bool:
@@ -348,8 +175,9 @@ def is_action_allowed(entries: Iterable[PermissionEntry], action: str, *, data: 
 # -------------------------------------------------------------------------------------- deny assignments
 
 EVERYONE_PRINCIPAL_ID = "00000000-0000-0000-0000-000000000000"
-_DENY_SUFFIX = re.compile(r"/providers/Microsoft\.Authorization/denyAssignments/[^/]+/?$", re.IGNORECASE)
-_ROLE_ASSIGNMENT_SUFFIX = re.compile(r"/providers/Microsoft\.Authorization/roleAssignments/[^/]+/?$", re.IGNORECASE)
+# re.ASCII: case-insensitive in ASCII only, like ascii_fold.
+_DENY_SUFFIX = re.compile(r"/providers/Microsoft\.Authorization/denyAssignments/[^/]+/?\Z", re.I | re.ASCII)
+_ROLE_ASSIGNMENT_SUFFIX = re.compile(r"/providers/Microsoft\.Authorization/roleAssignments/[^/]+/?\Z", re.I | re.ASCII)
 
 
 def _principal_ids(value: Any, what: str) -> tuple[str, ...]:
@@ -362,7 +190,7 @@ def _principal_ids(value: Any, what: str) -> tuple[str, ...]:
         pid = item.get("id") if isinstance(item, Mapping) else item
         if not isinstance(pid, str) or not pid:
             raise ValueError(f"{what} entries need an 'id', got {item!r}")
-        ids.append(pid.lower())
+        ids.append(ascii_fold(pid))
     return tuple(ids)
 
 
@@ -380,7 +208,7 @@ def _scope_from(props: Mapping[str, Any], outer: Mapping[str, Any], suffix: re.P
 @dataclass(frozen=True)
 class DenyAssignment:
     """A deny assignment: ``permissions`` are denied to ``principals`` minus ``exclude_principals`` at ``scope``
-    (and below it unless ``do_not_apply_to_child_scopes``). Principal ids are lower-cased."""
+    (and below it unless ``do_not_apply_to_child_scopes``). Principal ids are ASCII-folded."""
 
     name: str
     scope: ArmScope
@@ -425,7 +253,7 @@ class DenyAssignment:
         """
         if principal_id is None:
             return bool(self.principals)
-        ids = {principal_id.lower(), *(g.lower() for g in member_of)}
+        ids = {ascii_fold(principal_id), *(ascii_fold(g) for g in member_of)}
         if ids & set(self.exclude_principals):
             return False
         return EVERYONE_PRINCIPAL_ID in self.principals or bool(ids & set(self.principals))
@@ -479,8 +307,8 @@ def _dedupe(actions: Iterable[str]) -> list[str]:
     seen: set[str] = set()
     out: list[str] = []
     for a in actions:
-        if a.lower() not in seen:
-            seen.add(a.lower())
+        if ascii_fold(a) not in seen:
+            seen.add(ascii_fold(a))
             out.append(a)
     return out
 
@@ -593,7 +421,7 @@ class RoleAssignment:
 
     @property
     def role_guid(self) -> str:
-        return self.role_definition_id.rstrip("/").rsplit("/", 1)[-1].lower()
+        return ascii_fold(self.role_definition_id.rstrip("/").rsplit("/", 1)[-1])
 
     @property
     def role_name(self) -> str:
@@ -685,7 +513,7 @@ _TYPE_DEPTH = 2  # "<Namespace>/<type>"
 
 def _type_prefix(action: str) -> tuple[str, ...]:
     """Segments of an action without its final operation segment: ``a/b/write`` -> ``(a, b)``."""
-    parts = tuple(action.lower().split("/"))
+    parts = tuple(ascii_fold(action).split("/"))
     return parts[:-1] if len(parts) > 1 else parts
 
 
@@ -705,7 +533,7 @@ def _common_prefix(items: Sequence[tuple[str, ...]]) -> tuple[str, ...]:
 
 def _literal_prefix(pattern: str) -> tuple[str, ...]:
     """Whole segments before the first ``*``: ``Microsoft.Storage/*`` -> ``(microsoft.storage,)``."""
-    head = pattern.lower().split("*", 1)[0]
+    head = ascii_fold(pattern).split("*", 1)[0]
     return tuple(s for s in head.split("/")[:-1] if s)
 
 
@@ -733,12 +561,12 @@ def unused_breadth(
     for entry in entries:
         for data, patterns, needed in ((False, entry.actions, required), (True, entry.data_actions, required_data)):
             for pattern in patterns:
-                key = (data, pattern.lower())
+                key = (data, ascii_fold(pattern))
                 if "*" not in pattern or key in findings:
                     continue
                 used = [a for a in needed if action_matches(pattern, a)]
                 plane = "data action" if data else "action"
-                severity: Severity = "low" if pattern.lower().endswith("/read") else "medium"
+                severity: Severity = "low" if ascii_fold(pattern).endswith("/read") else "medium"
                 detail: dict[str, Any] = {"pattern": pattern, "data_plane": data, "needed": used}
                 if not used:
                     msg = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 
-from . import authorization, deployments, lro, resource_groups
+from . import authorization, deployments, lro, resource_groups, template_specs
 from .state import State
 from .web import ArmFailure, Request, Response, arm_error
 
@@ -15,6 +15,7 @@ _KNOWN = (
     *deployments.PATTERNS,
     *authorization.PATTERNS,
     *resource_groups.PATTERNS,
+    *template_specs.PATTERNS,
 )
 _ARM_AUDIENCE_PREFIX = "https://management."
 
@@ -67,7 +68,7 @@ def route(state: State, req: Request) -> Response:
     try:
         if req.method == "GET" and (m := _OPERATION_RESULT.search(path)):
             return lro.operation_result(state, m.group("id"))
-        for handler in (deployments.route, authorization.route, resource_groups.route):
+        for handler in (deployments.route, authorization.route, resource_groups.route, template_specs.route):
             response = handler(state, req, path)
             if response is not None:
                 return response

@@ -45,6 +45,7 @@ class RecordedRequest:
     identity: dict[str, Any] | None  # decoded (unverified) claims of the bearer token
     status: int = 0  # status the emulator answered with
     time: float = 0.0  # epoch seconds when received
+    internal: bool = False  # the emulator's own ("ARM's") fetch of a linked template, not a client request
 
     @property
     def api_version(self) -> str | None:
@@ -278,6 +279,47 @@ class ArmEmulator:
     def set_what_if_changes(self, name_or_star: str, changes: list[dict[str, Any]]) -> None:
         """What-if result ``properties.changes`` for that deployment name (or ``"*"`` for all)."""
         self._post("what-if-changes", {"name": name_or_star, "changes": changes})
+
+    def set_what_if_result(
+        self,
+        name_or_star: str,
+        *,
+        changes: list[dict[str, Any]] | None = None,
+        potential_changes: list[dict[str, Any]] | None = None,
+        diagnostics: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Replace those parts of the final what-if body ``{"status": "Succeeded", "properties":
+        {"changes", "potentialChanges", "diagnostics"}}`` for that deployment name (or ``"*"``), verbatim.
+        Parts not given (``None``) keep their earlier setting, or are computed as usual."""
+        self._post(
+            "what-if-result",
+            {"name": name_or_star, "changes": changes, "potentialChanges": potential_changes,
+             "diagnostics": diagnostics},
+        )  # fmt: skip
+
+    def set_what_if_limits(self, max_nesting_depth: int | None) -> None:
+        """Nested deployments deeper than this are not expanded by what-if: their resources come back
+        as ``Ignore`` changes plus one ``NestedDeploymentShortCircuited`` warning each (None: no limit)."""
+        self._post("what-if-limits", {"max_nesting_depth": max_nesting_depth})
+
+    def set_linked_template(self, name: str, versions: list[dict[str, Any]]) -> str:
+        """Serve ``GET /linked-templates/{name}.json``: ``versions[0]`` on the first fetch, then
+        ``versions[1]``, …, the last one repeating. Returns the HTTPS URL (``{url}/linked-templates/…``)."""
+        path: str = self._post("linked-template", {"name": name, "versions": versions})
+        return self.url + path
+
+    def linked_template_url(self, name: str, *, http: bool = False) -> str:
+        """The URL of a linked template on the HTTPS (or plain-HTTP) listener."""
+        base = self.http_url if http else self.url
+        stem = name[:-5] if name.lower().endswith(".json") else name
+        return f"{base}/linked-templates/{stem.lower()}.json"
+
+    def set_template_spec_versions(self, version_id: str, contents: list[dict[str, Any]]) -> str:
+        """Successive reads of that template-spec version (GETs, and deployments resolving
+        ``templateLink.id``) return ``contents[0]``, ``contents[1]``, … as ``mainTemplate``, the last one
+        repeating. The version (and its template spec) is created if absent. Returns the version id."""
+        result: str = self._post("template-spec-versions", {"version_id": version_id, "contents": contents})
+        return result
 
     def set_async_base(self, base_url: str | None) -> None:
         """Base URL of Azure-AsyncOperation/Location headers (None: the request's own scheme://host)."""

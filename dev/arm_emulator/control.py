@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from . import authorization
+from . import authorization, linked, template_specs, what_if
 from .state import InjectedError, State, Throttle
 from .web import Request, Response
 
@@ -82,7 +82,32 @@ def _role_definition(state: State, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _what_if_changes(state: State, body: dict[str, Any]) -> None:
-    state.what_if_changes[str(body["name"]).lower()] = list(body["changes"])
+    what_if.configure(state, str(body["name"]), {"changes": list(body["changes"])})
+
+
+def _what_if_result(state: State, body: dict[str, Any]) -> None:
+    what_if.configure(state, str(body["name"]), {part: body.get(part) for part in what_if.PARTS})
+
+
+def _what_if_limits(state: State, body: dict[str, Any]) -> None:
+    depth = body.get("max_nesting_depth")
+    if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 0):
+        raise ValueError("max_nesting_depth must be an int >= 0 or null")
+    state.what_if_max_depth = depth
+
+
+def _linked_template(state: State, body: dict[str, Any]) -> str:
+    versions = body["versions"]
+    if not isinstance(versions, list):
+        raise TypeError("versions must be a list")
+    return linked.set_versions(state, str(body["name"]), versions)
+
+
+def _template_spec_versions(state: State, body: dict[str, Any]) -> str:
+    contents = body["contents"]
+    if not isinstance(contents, list):
+        raise TypeError("contents must be a list")
+    return template_specs.set_sequence(state, str(body["version_id"]), contents)
 
 
 def _async_base(state: State, body: dict[str, Any]) -> None:
@@ -109,6 +134,10 @@ HANDLERS: dict[str, Handler] = {
     "deny-assignments": _deny_assignments,
     "role-definitions": _role_definition,
     "what-if-changes": _what_if_changes,
+    "what-if-result": _what_if_result,
+    "what-if-limits": _what_if_limits,
+    "linked-template": _linked_template,
+    "template-spec-versions": _template_spec_versions,
     "async-base": _async_base,
     "ratelimit-remaining": _ratelimit,
 }

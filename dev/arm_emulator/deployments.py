@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Any
 
-from . import lro, resource_groups, templates
+from . import linked, lro, resource_groups, templates, what_if
 from .state import Deployment, ResourceGroup, State
 from .web import ArmFailure, Request, Response, arm_error
 
@@ -63,7 +63,8 @@ def route(state: State, req: Request, path: str) -> Response | None:
     if req.method == "POST" and action == "validate":
         return validate(state, req, scope, name, rg)
     if req.method == "POST" and action == "whatif":
-        return what_if(state, req, scope, name, rg)
+        body, evaluated = _parse(state, req, scope, name, rg, max_depth=state.what_if_max_depth)
+        return what_if.respond(state, req, scope, name, rg, body, evaluated)
     if req.method == "POST" and action == "exporttemplate":
         d = _require(state, scope, name)
         return Response(200, {"template": d.request.get("properties", {}).get("template") or {}})
@@ -106,7 +107,9 @@ def _context(scope: str, name: str, rg: ResourceGroup | None, body: Any) -> temp
     )
 
 
-def _parse(req: Request, scope: str, name: str, rg: ResourceGroup | None) -> tuple[Any, templates.Evaluated]:
+def _parse(
+    state: State, req: Request, scope: str, name: str, rg: ResourceGroup | None, *, max_depth: int | None = None
+) -> tuple[Any, templates.Evaluated]:
     try:
         body = req.json()
     except ValueError as exc:
@@ -116,7 +119,14 @@ def _parse(req: Request, scope: str, name: str, rg: ResourceGroup | None) -> tup
             400, "LocationRequired", "The 'location' property must be specified for this deployment scope."
         )
     try:
-        return body, templates.process(body, _context(scope, name, rg, body))
+        evaluated = templates.process(
+            body,
+            _context(scope, name, rg, body),
+            resolve=linked.resolver(state),
+            locate=lambda sub, group: group_rg.location if (group_rg := state.get_rg(sub, group)) else None,
+            max_depth=max_depth,
+        )
+        return body, evaluated
     except templates.TemplateError as exc:
         raise ArmFailure(400, exc.code, exc.message) from exc
 
@@ -283,7 +293,7 @@ def create(state: State, req: Request, scope: str, name: str, rg: ResourceGroup 
             f"Unable to edit or replace deployment '{name}': previous deployment from "
             f"'{_iso(existing.started)}' is still active. Please see https://aka.ms/arm-deploy for usage details.",
         )
-    body, evaluated = _parse(req, scope, name, rg)
+    body, evaluated = _parse(state, req, scope, name, rg)
     d = Deployment(
         scope=scope,
         name=name,
@@ -348,7 +358,7 @@ def list_deployments(state: State, req: Request, scope: str) -> Response:
 
 
 def validate(state: State, req: Request, scope: str, name: str, rg: ResourceGroup | None) -> Response:
-    body, evaluated = _parse(req, scope, name, rg)
+    body, evaluated = _parse(state, req, scope, name, rg)
     props_in = body.get("properties") or {}
     props: dict[str, Any] = {
         "provisioningState": "Succeeded",
@@ -372,21 +382,4 @@ def validate(state: State, req: Request, scope: str, name: str, rg: ResourceGrou
             "type": "Microsoft.Resources/deployments",
             "properties": props,
         },
-    )
-
-
-def what_if(state: State, req: Request, scope: str, name: str, rg: ResourceGroup | None) -> Response:
-    body, evaluated = _parse(req, scope, name, rg)
-    changes = state.what_if_changes.get(name.lower(), state.what_if_changes.get("*"))
-    if changes is None:
-        changes = [{"resourceId": r["id"], "changeType": "Create", "after": dict(r)} for r in evaluated.resources]
-    final = {
-        "status": "Succeeded",
-        "properties": {"changes": changes, "potentialChanges": [], "diagnostics": []},
-    }
-    location = str(body.get("location") or (rg.location if rg else "westeurope"))
-    sub = _ANY_SUB.match(scope)
-    base = f"/subscriptions/{sub.group('sub')}" if sub else ""
-    return lro.start_location_operation(
-        state, req, f"{base}/providers/Microsoft.Resources/locations/{location}/operationResults", 200, final
     )

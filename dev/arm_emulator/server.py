@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import arm, control, identity, tokens
+from . import arm, control, identity, linked, tokens
 from .state import State
 from .web import Request, Response, arm_error
 
@@ -38,6 +38,8 @@ class EmulatorServer(ThreadingHTTPServer):
         self.scheme = "https" if ssl_context else "http"
         self.verbose = verbose
         super().__init__(address, Handler)
+        with state.lock:
+            state.own_ports.add(int(self.server_address[1]))
 
     @property
     def url(self) -> str:
@@ -71,6 +73,7 @@ def _record(req: Request) -> dict[str, Any]:
         "identity": req.identity,
         "status": 0,
         "time": time.time(),
+        "internal": False,
     }
 
 
@@ -109,6 +112,9 @@ def dispatch(state: State, req: Request) -> Response:
         resp.headers.update(_arm_headers(state, req, throttled=True))
         resp.headers["Retry-After"] = str(throttle.retry_after)
         return resp
+    blob_resp = linked.route(state, req)  # storage-like: no ARM auth, no ARM headers
+    if blob_resp is not None:
+        return blob_resp
     id_resp = identity.route(req)
     if id_resp is not None:
         id_resp.headers.setdefault("Cache-Control", "no-store")

@@ -105,10 +105,46 @@ class LocationOperation:
     url: str = ""
 
 
+@dataclass
+class LinkedTemplate:
+    """``GET /linked-templates/{name}.json``: ``versions[fetches]``, the last one repeating."""
+
+    versions: list[Any]
+    fetches: int = 0
+
+
+@dataclass
+class TemplateSpec:
+    id: str
+    name: str
+    location: str
+    properties: dict[str, Any]  # description, displayName, metadata
+    tags: dict[str, str]
+    created: float
+    modified: float
+    created_by: str | None = None
+
+
+@dataclass
+class TemplateSpecVersion:
+    id: str
+    name: str
+    spec_id: str
+    location: str
+    properties: dict[str, Any]  # mainTemplate, linkedTemplates, description, metadata, uiFormDefinition
+    tags: dict[str, str]
+    created: float
+    modified: float
+    created_by: str | None = None
+    sequence: list[dict[str, Any]] = field(default_factory=list)  # set_template_spec_versions
+    reads: int = 0
+
+
 class State:
     def __init__(self, *, lro_retry_after: int = 0) -> None:
         self.lock = threading.RLock()
         self.lro_retry_after = lro_retry_after
+        self.own_ports: set[int] = set()  # every listener's port (linked-template URIs that are "ours")
         self.reset()
 
     def reset(self) -> None:
@@ -121,7 +157,12 @@ class State:
         self.role_assignments: list[dict[str, Any]] | None = None  # None -> caller is Contributor
         self.deny_assignments: list[dict[str, Any]] = []
         self.custom_role_definitions: dict[str, dict[str, Any]] = {}
-        self.what_if_changes: dict[str, list[dict[str, Any]]] = {}
+        # deployment name (lower) or "*" -> {"changes"|"potentialChanges"|"diagnostics": [...]}
+        self.what_if_results: dict[str, dict[str, list[Any]]] = {}
+        self.what_if_max_depth: int | None = None
+        self.linked_templates: dict[str, LinkedTemplate] = {}  # name (lower, no ".json")
+        self.template_specs: dict[str, TemplateSpec] = {}  # id (lower)
+        self.template_spec_versions: dict[str, TemplateSpecVersion] = {}  # id (lower)
         self.async_base: str | None = None
         self.ratelimit_remaining = DEFAULT_RATELIMIT_REMAINING
         self.resource_groups: dict[tuple[str, str], ResourceGroup] = {}

@@ -1,4 +1,4 @@
-"""A deliberately tiny ARM template "engine": validation rules and a few expressions.
+"""A deliberately tiny ARM template "engine": validation rules, expressions and expansion.
 
 Validation rule (used by PUT, validate and whatIf):
 
@@ -8,20 +8,24 @@ Validation rule (used by PUT, validate and whatIf):
 * every template parameter without ``defaultValue`` must be supplied, and every supplied parameter
   must be declared (else 400 ``InvalidTemplate``), unless ``parametersLink`` is used.
 
-``templateLink`` is accepted without fetching anything (no resources, no outputs).
+A ``templateLink`` the resolver can fetch (this emulator's ``/linked-templates/…`` route, a stored
+template-spec version) is treated like an inline template; any other one is accepted without
+fetching anything (no resources, no outputs).
 
-Expressions: only whole-string ``[parameters('x')]``, ``[variables('x')]``,
-``[resourceGroup().name|location|id]``, ``[subscription().subscriptionId|id]`` and
-``[deployment().name]`` are evaluated; anything else is returned verbatim.
+Expressions: see ``expressions.py``; ``copy`` loops and nested deployments: see ``expansion.py``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from .expansion import Expander, LinkResolver, Locator, bind_parameters, supplied_values
+from .expressions import Context as Context
+from .expressions import evaluate as evaluate
+from .expressions import resource_id as resource_id
 
 _TYPE_NAMES = {
     "string": "String",
@@ -43,29 +47,13 @@ class TemplateError(Exception):
 
 
 @dataclass
-class Context:
-    deployment_name: str
-    subscription: str | None
-    resource_group: str | None
-    location: str
-    parameters: dict[str, Any] = field(default_factory=dict)
-    variables: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def scope_id(self) -> str:
-        if self.subscription and self.resource_group:
-            return f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
-        if self.subscription:
-            return f"/subscriptions/{self.subscription}"
-        return ""
-
-
-@dataclass
 class Evaluated:
     template_hash: str
     parameters: dict[str, Any]  # echo shape {"p": {"type": "String", "value": v}}
     resources: list[dict[str, Any]]
     outputs: dict[str, Any]
+    ignored: list[bool] = field(default_factory=list)  # parallel to resources (what-if nesting limit)
+    diagnostics: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _properties(body: Any) -> dict[str, Any]:
@@ -112,79 +100,44 @@ def _check_template(template: Any, supplied: dict[str, Any], has_link: bool) -> 
         )
 
 
-def _expression(value: Any, ctx: Context) -> Any:
-    if not (isinstance(value, str) and value.startswith("[") and value.endswith("]")):
-        return value
-    if value.startswith("[["):  # escaped literal
-        return value[1:]
-    expr = value[1:-1].strip()
-    match = re.fullmatch(r"(parameters|variables)\(\s*'([^']*)'\s*\)", expr, re.IGNORECASE)
-    if match:
-        kind, name = match.group(1).lower(), match.group(2)
-        source = ctx.parameters if kind == "parameters" else ctx.variables
-        if name in source:
-            return _expression(source[name], ctx)
-        return value
-    simple = {
-        "resourcegroup().name": ctx.resource_group,
-        "resourcegroup().location": ctx.location if ctx.resource_group else None,
-        "resourcegroup().id": ctx.scope_id if ctx.resource_group else None,
-        "subscription().subscriptionid": ctx.subscription,
-        "subscription().id": f"/subscriptions/{ctx.subscription}" if ctx.subscription else None,
-        "deployment().name": ctx.deployment_name,
-    }
-    result = simple.get(expr.replace(" ", "").lower())
-    return value if result is None else result
+def _no_link(link: dict[str, Any]) -> dict[str, Any] | None:
+    return None
 
 
-def evaluate(value: Any, ctx: Context) -> Any:
-    """Evaluate supported expressions anywhere inside ``value``."""
-    if isinstance(value, dict):
-        return {k: evaluate(v, ctx) for k, v in value.items()}
-    if isinstance(value, list):
-        return [evaluate(v, ctx) for v in value]
-    return _expression(value, ctx)
+def _no_location(subscription: str, group: str) -> str | None:
+    return None
 
 
-def resource_id(scope_id: str, rtype: str, name: str) -> str:
-    if rtype.lower() == "microsoft.resources/resourcegroups" and scope_id.startswith("/subscriptions/"):
-        sub = scope_id.split("/")[2]
-        return f"/subscriptions/{sub}/resourceGroups/{name}"
-    namespace, *types = rtype.split("/")
-    names = name.split("/")
-    segments: list[str] = []
-    for i, t in enumerate(types):
-        segments += [t, names[i] if i < len(names) else "unknown"]
-    return f"{scope_id}/providers/{namespace}/" + "/".join(segments)
+def template_hash(template: Any) -> str:
+    return str(int(hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:15], 16))
 
 
-def process(body: Any, ctx: Context) -> Evaluated:
-    """Validate a deployment request body and evaluate what the emulator needs from it."""
+def process(
+    body: Any,
+    ctx: Context,
+    *,
+    resolve: LinkResolver = _no_link,
+    locate: Locator = _no_location,
+    max_depth: int | None = None,
+) -> Evaluated:
+    """Validate a deployment request body and evaluate what the emulator needs from it.
+
+    ``resolve`` turns a ``templateLink`` into a template (``None``: not fetchable, accepted as is);
+    ``locate`` gives a resource group's location; ``max_depth`` is the what-if nesting limit.
+    """
     props = _properties(body)
     raw_params = props.get("parameters") or {}
     if not isinstance(raw_params, dict):
         raise TemplateError("InvalidRequestContent", "The request content was invalid: 'parameters'.")
-    supplied = {k: (v.get("value") if isinstance(v, dict) else v) for k, v in raw_params.items()}
+    supplied = supplied_values(raw_params)
     template = props.get("template")
-    template_hash = str(
-        int(
-            hashlib.sha256(json.dumps(template or props.get("templateLink"), sort_keys=True).encode()).hexdigest()[:15],
-            16,
-        )
-    )
+    if template is None and isinstance(props.get("templateLink"), dict):
+        template = resolve(props["templateLink"])
     if template is None:
-        return Evaluated(template_hash, {}, [], {})
+        return Evaluated(template_hash(props.get("templateLink")), {}, [], {})
     _check_template(template, supplied, props.get("parametersLink") is not None)
     declared: dict[str, Any] = template.get("parameters") or {}
-    values = {
-        name: supplied[name] if name in supplied else spec.get("defaultValue")
-        for name, spec in declared.items()
-        if isinstance(spec, dict)
-    }
-    ctx.parameters = values
-    ctx.variables = template.get("variables") or {}
-    values = {k: evaluate(v, ctx) for k, v in values.items()}
-    ctx.parameters = values
+    values = bind_parameters(template, supplied, ctx)
 
     echoed: dict[str, Any] = {}
     for name, spec in declared.items():
@@ -194,17 +147,7 @@ def process(body: Any, ctx: Context) -> Evaluated:
             entry["value"] = values.get(name)
         echoed[name] = entry
 
-    raw_resources = template["resources"]
-    items = list(raw_resources.values()) if isinstance(raw_resources, dict) else list(raw_resources)
-    resources: list[dict[str, Any]] = []
-    for item in items:
-        if not isinstance(item, dict) or item.get("existing") or "type" not in item:
-            continue
-        resolved = evaluate({k: v for k, v in item.items() if k not in ("resources", "dependsOn")}, ctx)
-        name = str(resolved.get("name", "unnamed"))
-        resolved["name"] = name
-        resolved["id"] = resource_id(ctx.scope_id, str(resolved["type"]), name)
-        resources.append(resolved)
+    expansion = Expander(resolve, locate, max_depth).expand(template, ctx)
 
     outputs: dict[str, Any] = {}
     for name, spec in (template.get("outputs") or {}).items():
@@ -215,4 +158,6 @@ def process(body: Any, ctx: Context) -> Evaluated:
         if otype not in _SECURE:
             out["value"] = evaluate(spec.get("value"), ctx)
         outputs[name] = out
-    return Evaluated(template_hash, echoed, resources, outputs)
+    return Evaluated(
+        template_hash(template), echoed, expansion.resources, outputs, expansion.ignored, expansion.diagnostics
+    )

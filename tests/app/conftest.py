@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -17,6 +18,24 @@ from airflow_identity_provider.auth.manager import IdentityAuthManager
 from tests.support.stub_op import StubOp
 
 BASE = "http://127.0.0.1:8080"
+
+
+@pytest.fixture(autouse=True)
+def revoked_token_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A throw-away metadata DB holding only Airflow's revoked_token table: logout revokes for real, and
+    no test writes to the default ~/airflow/airflow.db."""
+    from airflow import settings
+    from airflow.models.revoked_token import RevokedToken
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import scoped_session, sessionmaker
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'revoked_token.db'}")
+    RevokedToken.__table__.create(engine)
+    session = scoped_session(sessionmaker(bind=engine, expire_on_commit=False))
+    monkeypatch.setattr(settings, "Session", session)
+    yield
+    session.remove()
+    engine.dispose()
 
 
 @pytest.fixture

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from airflow_identity_provider.azure.connection import (
+    KNOWN_EXTRAS,
     ArmConnectionSettings,
     AuthType,
     ConnectionConfigError,
@@ -430,3 +432,148 @@ def test_invalid_json_extra_is_not_silently_empty() -> None:
 def test_wrong_conn_type() -> None:
     with pytest.raises(ConnectionConfigError, match=r"conn_type is 'azure'.*type 'azure_resource_manager'"):
         settings_from_connection(FakeConn(conn_type="azure"))
+
+
+# -- allowed_reference_scopes -------------------------------------------------------------------------
+
+SHARED = f"/subscriptions/{SUB}/resourceGroups/rg-shared"
+IDENTITY = f"{SHARED}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-etl"
+
+
+def test_allowed_reference_scopes_default_empty() -> None:
+    s = parse({"allowed_scopes": [f"/subscriptions/{SUB}/resourceGroups/rg-etl"]})
+    assert s.allowed_reference_scopes == ()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        json.dumps(
+            [f"/subscriptions/{SUB.upper()}/resourcegroups/rg-shared/", IDENTITY.upper().replace("SHARED", "shared")]
+        ),
+        [SHARED, IDENTITY, SHARED.replace("resourceGroups", "RESOURCEGROUPS")],
+        f" {SHARED} , {IDENTITY}, ",
+    ],
+)
+def test_allowed_reference_scopes_forms(value: Any) -> None:
+    s = parse({"allowed_scopes": "/", "allowed_reference_scopes": value})
+    assert s.allowed_reference_scopes[0] == SHARED
+    assert len(s.allowed_reference_scopes) == 2
+    assert s.allowed_reference_scopes[1].lower() == IDENTITY.lower()
+    assert s.allowed_scopes == ("/",)
+
+
+def test_allowed_reference_scopes_canonical_like_allowed_scopes() -> None:
+    raw = [
+        f"/Subscriptions/{SUB.upper()}/resourcegroups/Rg-Shared/PROVIDERS/Microsoft.Network/virtualNetworks/vn/subnets/s1"
+    ]
+    s = parse({"allowed_scopes": raw, "allowed_reference_scopes": raw})
+    assert (
+        s.allowed_reference_scopes
+        == s.allowed_scopes
+        == (f"/subscriptions/{SUB}/resourceGroups/Rg-Shared/providers/Microsoft.Network/virtualNetworks/vn/subnets/s1",)
+    )
+
+
+def test_allowed_reference_scopes_legacy_prefix_and_blank() -> None:
+    assert parse({"extra__azure_resource_manager__allowed_reference_scopes": [SHARED]}).allowed_reference_scopes == (
+        SHARED,
+    )
+    assert parse({"allowed_reference_scopes": ""}).allowed_reference_scopes == ()
+    assert parse({"allowed_reference_scopes": []}).allowed_reference_scopes == ()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "[/subscriptions/x",
+        '["/subscriptions/x"]',
+        "rg-shared",
+        '{"a": 1}',
+        5,
+        [SHARED, 7],
+        [f"/subscriptions/{SUB}/resourceGroups/\u212a-rg/../rg"],
+        [f"/\u017fubscriptions/{SUB}"],
+    ],
+)
+def test_malformed_allowed_reference_scopes(value: Any) -> None:
+    err = refused({"allowed_reference_scopes": value})
+    assert err.key == "allowed_reference_scopes"
+    assert "extra 'allowed_reference_scopes' is invalid" in str(err)
+    assert "/subscriptions/<id>/resourceGroups/<rg>" in str(err)
+
+
+def test_allowed_reference_scopes_is_known_and_suggested() -> None:
+    assert "allowed_reference_scopes" in KNOWN_EXTRAS
+    assert "Did you mean 'allowed_reference_scopes'?" in str(refused({"allowed_reference_scope": [SHARED]}))
+    assert "Did you mean 'allowed_reference_scopes'?" in str(refused({"reference_scopes": [SHARED]}))
+
+
+def test_form_fields_are_known_extras_and_reference_scopes_follow_allowed_scopes() -> None:
+    from airflow_identity_provider.get_provider_info import get_provider_info
+
+    (entry,) = [e for e in get_provider_info()["connection-types"] if e["connection-type"] == "azure_resource_manager"]
+    fields = list(entry["conn-fields"])
+    assert set(fields) <= KNOWN_EXTRAS
+    assert fields.index("allowed_reference_scopes") == fields.index("allowed_scopes") + 1
+    assert (
+        entry["conn-fields"]["allowed_reference_scopes"]["schema"] == entry["conn-fields"]["allowed_scopes"]["schema"]
+    )
+    assert "allowed_reference_scopes" in entry["ui-field-behaviour"]["placeholders"]
+
+
+# -- secrets are never echoed ----------------------------------------------------------------------
+
+SECRET = "Xq8Q~sEcReT.value-1234567890abcdefghij"
+
+
+@pytest.mark.parametrize(
+    ("auth_type", "extra", "password"),
+    [
+        ("client_secret", {}, "pw"),
+        ("certificate", {"certificate_data": PEM}, "pw"),
+        ("workload_identity", {"federated_token_file": "/t"}, None),
+    ],
+)
+def test_secret_in_login_is_not_echoed(
+    auth_type: str, extra: dict[str, str], password: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    extras = {"auth_type": auth_type, "tenant_id": TENANT, **extra}
+    caplog.set_level(logging.DEBUG)
+    err = refused(extras, SECRET, password)
+    assert err.key == "login"
+    text = str(err)
+    assert SECRET not in text and SECRET[:8] not in text and SECRET not in repr(err)
+    assert "login is not a GUID (its value is not shown, in case a secret was pasted there)" in text
+    assert "Put the application (client) id (a GUID) in login" in text
+    assert SECRET not in caplog.text
+
+
+def test_secret_in_client_id_extra_is_not_echoed() -> None:
+    err = refused({"auth_type": "client_secret", "tenant_id": TENANT, "client_id": SECRET}, None, "pw")
+    assert err.key == "client_id" and SECRET not in str(err) and "value is not shown" in str(err)
+
+
+def test_non_secret_fields_still_show_their_value() -> None:
+    assert "'prod', not a GUID" in str(refused({"subscription_id": "prod"}))
+
+
+def test_secret_in_login_not_echoed_by_hook_test_button(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from airflow_identity_provider.azure.hooks.arm import AzureResourceManagerHook
+
+    fields = {
+        "conn_type": "azure_resource_manager",
+        "login": SECRET,
+        "password": "pw",
+        "extra": {"auth_type": "client_secret", "tenant_id": TENANT, "subscription_id": SUB},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_ARM_PASTED", json.dumps(fields))
+    caplog.set_level(logging.DEBUG)
+    ok, message = AzureResourceManagerHook("arm_pasted").test_connection()
+    assert not ok and "login is not a GUID" in message
+    assert SECRET not in message and SECRET not in caplog.text
+    with pytest.raises(ConnectionConfigError) as info:
+        _ = AzureResourceManagerHook("arm_pasted").settings
+    assert SECRET not in str(info.value) and SECRET not in caplog.text

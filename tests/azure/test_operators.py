@@ -530,8 +530,20 @@ def test_retry_reattaches_instead_of_deploying_twice(emu: Any) -> None:
     with pytest.raises(TaskDeferred):
         deploy_op(deferrable=True, deployment_name="shared").execute(make_context(FakeTaskInstance()))
     other_run = FakeTaskInstance(run_id="manual__other")
-    with pytest.raises(AirflowException, match="was not started by this task instance"):
+    with pytest.raises(AirflowException, match="was not started by an earlier try of this task instance"):
         deploy_op(deployment_name="shared").execute(make_context(other_run))
+
+
+def test_first_try_never_reattaches_to_a_deployment_wearing_its_tags(emu: Any) -> None:
+    """The run tag is a hash anyone can compute: a deployment someone else started with it (and this task's
+    content hash) must not be awaited, and its outputs not pushed, on a first try that never checked it."""
+    emu.set_deployment_duration(50)
+    with pytest.raises(TaskDeferred):
+        deploy_op(deferrable=True).execute(make_context(FakeTaskInstance(try_number=2)))  # "someone" starts it
+    start = mark(emu)
+    with pytest.raises(AirflowException, match="was not started by an earlier try of this task instance"):
+        deploy_op().execute(make_context(FakeTaskInstance(try_number=1)))
+    assert not writes(emu, start)
 
 
 def test_on_kill_cancels_the_running_deployment(emu: Any) -> None:

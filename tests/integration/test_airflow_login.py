@@ -101,7 +101,8 @@ def test_logout_revokes_the_token_and_ends_the_idp_session(deployment: Deploymen
     back = logout_through_idp(browser, end_session)
     assert back.headers["location"] == f"{deployment.url}/auth/logged-out"
     assert "Signed out" in browser.get(back.headers["location"]).text
-    # The Airflow token was revoked by the core logout route, the IdP session by end_session.
+    # The Airflow token was revoked by our /auth/logout (and, from Airflow 3.3, by the core route too), the
+    # IdP session by end_session.
     reused = httpx.get(f"{deployment.url}/api/v2/variables", headers={"Authorization": f"Bearer {token}"})
     assert reused.status_code in (401, 403)
     assert browser.get(f"{deployment.url}/api/v2/dags").status_code == 401
@@ -109,6 +110,44 @@ def test_logout_revokes_the_token_and_ends_the_idp_session(deployment: Deploymen
     again = browser.get(f"{deployment.url}{core.headers['location']}")
     prompt = browser.get(again.headers["location"])
     assert prompt.status_code in (302, 303) and "/interaction/" in prompt.headers["location"]
+
+
+def assert_revoked(response: httpx.Response) -> None:
+    # Airflow (3.3.2, core_api/security.py resolve_user_from_token) answers every invalid token but an expired
+    # one, a revoked one included, with 403 "Invalid JWT token"; a permission refusal would say "Forbidden".
+    assert response.status_code == 403, response.text
+    assert response.json()["detail"] == "Invalid JWT token"
+
+
+def test_our_logout_alone_revokes_the_airflow_jwt(deployment: Deployment) -> None:
+    """Someone kept a copy of the session's JWT (another tab, a script, an attacker who read it). Only our
+    /auth/logout is called, as the no-role page's link and a bookmarked logout do, never the core route."""
+    browser, _ = sign_in(deployment, "dave")
+    token = browser.cookies["_token"]
+    copy = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(f"{deployment.url}/api/v2/variables", headers=copy).status_code == 200
+    ours = browser.get(f"{deployment.url}/auth/logout")
+    assert ours.status_code == 302 and ours.headers["location"].startswith(deployment.idp.end_session_endpoint)
+    assert not browser.cookies.get("_token")
+    for path in ("/api/v2/variables", "/api/v2/dags", "/ui/auth/me"):
+        assert_revoked(httpx.get(f"{deployment.url}{path}", headers=copy))
+
+
+def test_our_logout_revokes_a_bearer_token_and_never_fails(deployment: Deployment) -> None:
+    browser, _ = sign_in(deployment, "alice")
+    token = browser.cookies["_token"]
+    copy = {"Authorization": f"Bearer {token}"}
+    # An API client signing out with its Bearer token only (no cookie).
+    assert httpx.get(f"{deployment.url}/auth/logout", headers=copy).status_code == 302
+    assert_revoked(httpx.get(f"{deployment.url}/api/v2/dags", headers=copy))
+    expired = "eyJhbGciOiJIUzUxMiJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6MX0.c2lnbmF0dXJl"  # exp 1970, not signed by us
+    for cookie, bearer in (("", ""), ("garbage", "garbage.with.dots"), (expired, expired), (token, token)):
+        response = httpx.get(
+            f"{deployment.url}/auth/logout",
+            headers={"Authorization": f"Bearer {bearer}"} if bearer else {},
+            cookies={"_token": cookie} if cookie else {},
+        )
+        assert response.status_code == 302, (cookie, response.text)
 
 
 def test_signing_key_rotation_mid_run(deployment: Deployment) -> None:

@@ -202,7 +202,8 @@ def test_parse_what_if_shapes() -> None:
         ([change(KV, "Modify")], ("Microsoft.KeyVault/vaults/write",)),
         ([change(SA, "Deploy")], ("Microsoft.Storage/storageAccounts/write",)),
         ([change(SA, "Delete")], ("Microsoft.Storage/storageAccounts/delete",)),
-        ([change(SA, "Ignore")], ()),
+        # Ignore is a write: past what-if's expansion limits it marks resources ARM still deploys.
+        ([change(SA, "Ignore")], ("Microsoft.Storage/storageAccounts/write",)),
         ([change(SA, "NoChange")], ("Microsoft.Storage/storageAccounts/write",)),  # ARM still PUTs it
         ([change(SA, "Unsupported")], ("Microsoft.Storage/storageAccounts/write",)),
         ([change(SA, "Teleport")], ("Microsoft.Storage/storageAccounts/write",)),  # unknown: fail closed
@@ -229,6 +230,7 @@ def test_parse_what_if_shapes() -> None:
                 "Microsoft.Storage/storageAccounts/write",
                 "Microsoft.Storage/storageAccounts/delete",
                 "Microsoft.Network/virtualNetworks/subnets/write",
+                "Microsoft.KeyVault/vaults/write",
             ),
         ),
         ([], ()),
@@ -251,8 +253,9 @@ def test_derived_actions_errors() -> None:
         derived_actions([change(SA)], "Partial")
     with pytest.raises(ValueError, match="cannot tell the resource type"):
         derived_actions([WhatIfChange.from_api({"resourceId": "garbage", "changeType": "Create"})], "Incremental")
-    # An Ignore with an unknown type needs nothing, so it does not raise.
-    assert derived_actions([WhatIfChange.from_api({"resourceId": "x", "changeType": "Ignore"})], "Incremental") == ()
+    # An Ignore is a write too, so an unknown type raises like any other write.
+    with pytest.raises(ValueError, match="cannot tell the resource type"):
+        derived_actions([WhatIfChange.from_api({"resourceId": "x", "changeType": "Ignore"})], "Incremental")
 
 
 def test_derived_actions_feed_evaluate() -> None:
@@ -276,7 +279,7 @@ def test_clean_plan_has_no_violations() -> None:
         change(KV, "Modify"),
         change(SUBNET, "Deploy"),
         change(NESTED, "NoChange"),
-        change(f"{OTHER_RG}/providers/Microsoft.Web/sites/w", "Ignore"),  # not touched: out of scope is fine
+        change(f"{RG}/providers/Microsoft.Web/sites/w", "Ignore"),  # inside the fence: fine
     ]
     assert check_changes(changes, FENCE, allow_delete=False, allow_rbac_changes=False, allowed_change_types=None) == []
 
@@ -292,7 +295,8 @@ def test_clean_plan_has_no_violations() -> None:
         (change(f"{OTHER_RG}/providers/Microsoft.Resources/deployments/nested", "Deploy"), FENCE, ["outside_scope"]),
         (change(f"{OTHER_RG}/providers/Microsoft.Storage/storageAccounts/x", "NoChange"), FENCE, ["outside_scope"]),
         (change(f"{OTHER_RG}/providers/Microsoft.Storage/storageAccounts/x", "Unsupported"), FENCE, ["outside_scope"]),
-        (change(f"{OTHER_RG}/providers/Microsoft.Storage/storageAccounts/x", "Ignore"), FENCE, []),
+        # Ignore may still be deployed (what-if limits), so outside the fence it is refused like a Create.
+        (change(f"{OTHER_RG}/providers/Microsoft.Storage/storageAccounts/x", "Ignore"), FENCE, ["outside_scope"]),
         (change(f"{S}/resourcegroups/RG-ETL/providers/Microsoft.Storage/storageAccounts/x"), FENCE, []),
         (change(f"{OTHER_RG}/providers/Microsoft.Storage/storageAccounts/x"), [RG, OTHER_RG], []),
         (change(f"{OTHER_RG}/providers/Microsoft.Storage/storageAccounts/x"), [S], []),
@@ -360,7 +364,7 @@ def test_rbac_rule(rid: str) -> None:
     assert v.rule == "rbac_change"
     assert "set allow_rbac_changes=True on the operator" in v.message
     assert check_changes([change(rid)], FENCE, allow_rbac_changes=True) == []
-    assert check_changes([change(rid, "Ignore")], FENCE) == []  # not touched
+    assert rules(check_changes([change(rid, "Ignore")], FENCE)) == ["rbac_change"]  # Ignore may be deployed
 
 
 def test_rbac_rule_declared_type_or_id_type() -> None:

@@ -22,6 +22,7 @@ from airflow_identity_provider.azure.rbac import (
     RoleAssignment,
     ScopeError,
     action_matches,
+    ascii_fold,
     broad_assignments,
     denied_by,
     escalation_capable,
@@ -883,3 +884,131 @@ def test_escalation_capable(entries: list[PermissionEntry], capable: bool) -> No
             "escalation", "high", findings[0].message, S, {"action": "Microsoft.Authorization/roleAssignments/write"}
         )
         assert f"roleAssignments/write at {S}" in findings[0].message
+
+
+# ------------------------------------------------------------------------- ASCII-only case folding
+# ARM ignores case in ASCII only. Unicode lower()/casefold()/re.IGNORECASE map KELVIN SIGN (U+212A) to
+# "k", LONG S (U+017F) to "s", U+0130 to "i" + dot: each would let a different name through the fence.
+
+KELVIN, LONG_S, DOTTED_I, ANGSTROM = "\u212a", "\u017f", "\u0130", "\u212b"
+K_FENCE = f"{S}/resourceGroups/k-rg"
+
+
+def test_ascii_fold_lowers_ascii_only() -> None:
+    assert ascii_fold("Microsoft.STORAGE/K-RG") == "microsoft.storage/k-rg"
+    for ch in (KELVIN, LONG_S, DOTTED_I, ANGSTROM, "\u00c5", "\u03a9", "\u00df"):
+        assert ascii_fold(ch) == ch
+    assert ascii_fold(f"{KELVIN}-RG") == f"{KELVIN}-rg"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        f"{S}/resourceGroups/{KELVIN}-rg",
+        f"{S}/resourceGroups/{KELVIN}-RG",
+        f"{S}/resourceGroups/{KELVIN}-RG/providers/Microsoft.Storage/storageAccounts/st1",
+        f"{S}/resourcegroups/{KELVIN}-rg/",
+    ],
+)
+def test_kelvin_sign_is_not_k(target: str) -> None:
+    assert not is_within(target, K_FENCE)
+    assert first_containing(target, [K_FENCE]) is None
+    assert parse_scope(target) != parse_scope(f"{S}/resourceGroups/k-rg")
+    assert not parse_scope(K_FENCE).contains(target)
+
+
+@pytest.mark.parametrize(
+    ("fence", "target"),
+    [
+        (f"{S}/resourceGroups/rg-s", f"{S}/resourceGroups/rg-{LONG_S}"),
+        (f"{S}/resourceGroups/rg-s", f"{S}/resourceGroups/RG-{LONG_S}"),
+        (f"{S}/resourceGroups/rg-{LONG_S}", f"{S}/resourceGroups/rg-S"),
+        (f"{S}/resourceGroups/rg-i", f"{S}/resourceGroups/rg-{DOTTED_I}"),
+        (f"{S}/resourceGroups/rg-\u00e5", f"{S}/resourceGroups/rg-{ANGSTROM}"),
+        (f"{S}/resourceGroups/k-rg", f"{S}/resourceGroups/{KELVIN}-rg"),
+        (SA, SA.replace("stairflow01", f"{LONG_S}tairflow01")),
+    ],
+)
+def test_unicode_lookalikes_never_match(fence: str, target: str) -> None:
+    assert not is_within(target, fence)
+    assert not is_within(fence, target)
+    assert first_containing(target, [fence]) is None
+
+
+def test_ascii_case_insensitivity_still_holds() -> None:
+    assert is_within(f"{S}/resourceGroups/K-RG", K_FENCE)
+    assert is_within(f"{S.upper()}/RESOURCEGROUPS/K-Rg/providers/Microsoft.Web/sites/APP", K_FENCE)
+    assert first_containing(f"{S}/resourceGroups/K-RG", [RG, K_FENCE]) == parse_scope(K_FENCE)
+    assert parse_scope(f"{S}/resourceGroups/{KELVIN}-RG") == parse_scope(f"{S}/resourceGroups/{KELVIN}-rg")
+
+
+def test_fixed_segments_are_ascii_only() -> None:
+    with pytest.raises(ScopeError):
+        parse_scope(f"/{LONG_S}ubscriptions/{SUB}")
+    with pytest.raises(ScopeError):
+        parse_scope(f"{S}/resourceGroups/rg/provider{LONG_S}/Microsoft.Storage/storageAccounts/x")
+    with pytest.raises(ScopeError):
+        parse_scope(f"/providers/Microsoft.Management/managementGroup{LONG_S}/mg")
+    assert parse_scope("/PROVIDERS/microsoft.management/MANAGEMENTGROUPS/mg").kind == "management_group"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "lookalike", "ascii_spelling"),
+    [
+        ("Microsoft.Storage/*", f"Micro{LONG_S}oft.Storage/x/write", "MICROSOFT.STORAGE/x/write"),
+        (
+            "Microsoft.Storage/a/listKeys/action",
+            f"Microsoft.Storage/a/list{KELVIN}eys/action",
+            "microsoft.storage/A/LISTKEYS/ACTION",
+        ),
+        (
+            f"Microsoft.Storage/a/list{KELVIN}eys/action",
+            "Microsoft.Storage/a/listkeys/action",
+            f"MICROSOFT.STORAGE/A/LIST{KELVIN}EYS/ACTION",
+        ),
+        ("*/read", f"Microsoft.Web/sites/rea{DOTTED_I}", "Microsoft.Web/sites/READ"),
+    ],
+)
+def test_action_matches_ignores_ascii_case_only(pattern: str, lookalike: str, ascii_spelling: str) -> None:
+    assert not action_matches(pattern, lookalike)
+    assert action_matches(pattern, ascii_spelling)
+
+
+def test_grants_do_not_cover_lookalike_actions() -> None:
+    storage = [PermissionEntry(actions=("Microsoft.Storage/*",))]
+    assert is_action_allowed(storage, "MICROSOFT.STORAGE/storageAccounts/write")
+    assert not is_action_allowed(storage, f"Micro{LONG_S}oft.Storage/storageAccounts/write")
+    no_rbac = PermissionEntry(actions=("*",), not_actions=("Microsoft.Authorization/roleAssignments/write",))
+    assert not no_rbac.allows("MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE")
+
+
+def test_deny_assignment_principals_fold_ascii_only() -> None:
+    da = DenyAssignment.from_api(
+        {
+            "name": "d",
+            "properties": {
+                "scope": RG,
+                "permissions": [{"actions": ["*"]}],
+                "principals": [{"id": ME.upper()}],
+                "excludePrincipals": [{"id": "kkkkkkkk-0000-0000-0000-000000000009"}],
+            },
+        }
+    )
+    assert da.applies_to_principal(ME)
+    assert not da.applies_to_principal("kkkkkkkk-0000-0000-0000-000000000009".upper())
+    # U+212A in a principal id is not the excluded "k..." principal: the deny still applies.
+    lookalike = "kkkkkkkk-0000-0000-0000-000000000009".replace("k", KELVIN)
+    assert not da.applies_to_principal(lookalike)  # not listed either: ids are compared exactly outside ASCII
+    assert da.applies_to_principal(ME, member_of=[lookalike])
+
+
+def test_evaluate_dedupes_by_ascii_fold_only() -> None:
+    verdict = evaluate([PermissionEntry(actions=("*",))], [], ME, ["a/k/read", "A/K/READ", f"a/{KELVIN}/read"], RG)
+    assert verdict.allowed == ("a/k/read", f"a/{KELVIN}/read")
+
+
+def test_role_guid_folds_ascii_only() -> None:
+    ra = RoleAssignment.from_api(
+        {"properties": {"roleDefinitionId": f"/providers/x/roleDefinitions/{OWNER_ROLE_ID.upper()}", "scope": S}}
+    )
+    assert ra.role_guid == OWNER_ROLE_ID and ra.role_name == "Owner"

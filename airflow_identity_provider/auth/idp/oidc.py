@@ -200,7 +200,7 @@ class OidcProvider:
         return body
 
     def validate_id_token(self, id_token: str, *, nonce: str) -> dict[str, Any]:
-        claims = self._verified_claims(id_token)
+        _, claims = self._verified(id_token)
         check_claims(
             claims,
             Expected(
@@ -217,18 +217,22 @@ class OidcProvider:
         """An access token for the Airflow API (machine access): signature, issuer, audience, times."""
         from airflow_identity_provider.auth.machine import check_access_token_claims
 
-        claims = self._verified_claims(token)
+        header, claims = self._verified(token)
         check_access_token_claims(
             claims,
+            header=header,
             issuers=self.access_token_issuers(claims),
             audiences=self.settings.api_audiences,
+            # Entra ID tokens never name a client (azp / appid), which machine_identity requires of Entra.
+            sign_in_client_id=None if self.settings.idp == "entra" else self.settings.client_id,
             clients=self.settings.api_client_ids,
             now=self._clock(),
             leeway=self.settings.leeway,
         )
         return claims
 
-    def _verified_claims(self, token: str) -> dict[str, Any]:
+    def _verified(self, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The signature-verified JWS header and claims (parse_header's copy only picks the key)."""
         header = parse_header(token)
         alg = check_algorithm(header, self.settings.id_token_signing_algs)
         key = self._signing_key(header.get("kid"), alg)
@@ -242,7 +246,7 @@ class OidcProvider:
             ) from None
         except ValueError as err:
             raise TokenRejected("malformed_token", f"The token could not be decoded: {err}") from None
-        return dict(decoded.claims)
+        return dict(decoded.header), dict(decoded.claims)
 
     def sign_in(self, *, code: str, redirect_uri: str, login: LoginState) -> tuple[Identity, str]:
         """Code -> tokens -> validated ID token -> who the user is (groups included), and the ID token."""

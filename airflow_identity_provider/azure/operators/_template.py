@@ -11,20 +11,26 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from airflow_identity_provider.azure.scopes import ascii_fold
 
 __all__ = [
     "CONTENT_HASH_TAG",
     "RUN_KEY_TAG",
     "SECURE_TYPES",
     "content_hash",
+    "declared_secure_names",
     "default_deployment_name",
     "deployment_tags",
+    "hide_secret_parameters",
     "load_parameters",
     "mask_secure_parameters",
     "outputs_for_xcom",
+    "read_json",
+    "restore_secret_parameters",
     "run_key",
     "template_properties",
 ]
@@ -59,7 +65,7 @@ def default_deployment_name(dag_id: str, task_id: str, run_id: str, map_index: i
     return f"{stem[: _NAME_MAX - len(suffix) - 1]}-{suffix}"
 
 
-def _read_json(path: str, base_dir: Path | None, what: str) -> Any:
+def read_json(path: str, base_dir: Path | None, what: str) -> Any:
     file = Path(path)
     if not file.is_absolute() and base_dir is not None:
         file = base_dir / file
@@ -100,7 +106,7 @@ def template_properties(
             raise TemplateSourceError(f"template must be a dict (an ARM JSON template), got {type(template).__name__}")
         return {"template": dict(template)}
     if template_file:
-        loaded = _read_json(template_file, base_dir, "template_file")
+        loaded = read_json(template_file, base_dir, "template_file")
         if not isinstance(loaded, dict):
             raise TemplateSourceError(f"template_file {template_file!r} must hold a JSON object")
         return {"template": loaded}
@@ -123,7 +129,7 @@ def load_parameters(
     """File parameters overridden by the dict, each in ARM's ``{"value": ...}`` shape."""
     merged: dict[str, Any] = {}
     if parameters_file:
-        loaded = _read_json(parameters_file, base_dir, "parameters_file")
+        loaded = read_json(parameters_file, base_dir, "parameters_file")
         if isinstance(loaded, dict) and isinstance(loaded.get("parameters"), dict) and "$schema" in loaded:
             loaded = loaded["parameters"]
         if not isinstance(loaded, dict):
@@ -137,26 +143,30 @@ def load_parameters(
 
 
 def mask_secure_parameters(
-    properties: Mapping[str, Any], parameters: Mapping[str, Any], mask: Callable[[Any], None]
+    template: Any, parameters: Mapping[str, Any], mask: Callable[[Any], None], extra: Iterable[str] = ()
 ) -> None:
-    """Register the values of parameters the inline template declares secure with the secrets masker,
-    before anything (an ARM error echoing the request, a debug log) can print them."""
-    template = properties.get("template")
-    declared = template.get("parameters") if isinstance(template, Mapping) else None
-    if not isinstance(declared, Mapping):
-        return
-    for name, spec in declared.items():
-        if not isinstance(spec, Mapping) or str(spec.get("type", "")).lower() not in SECURE_TYPES:
+    """Register the values of parameters the template declares secure (and of those named in ``extra``) with
+    the secrets masker, before anything (an ARM error echoing the request, a debug log) can print them."""
+    names = {n.lower() for n in [*declared_secure_names(template), *extra]}
+    for name, wrapped in parameters.items():
+        if name.lower() not in names or not isinstance(wrapped, Mapping):
             continue
-        value = parameters.get(name, {}).get("value")
+        value = wrapped.get("value")
         if value not in (None, ""):
             mask(value)
 
 
-def content_hash(scope: str, properties: Mapping[str, Any]) -> str:
+def content_hash(scope: str, properties: Mapping[str, Any], *, secret_parameters: Iterable[str] = ()) -> str:
     """What the deployment would do: scope, template (or link), parameters and mode. Two runs with the same
-    hash deploy the same thing. Unlike ARM's ``templateHash`` it covers the parameters too."""
-    canonical = json.dumps({"scope": scope.lower(), "properties": properties}, sort_keys=True, default=str)
+    hash deploy the same thing. Unlike ARM's ``templateHash`` it covers the parameters too, except the values
+    of ``secret_parameters``: the hash is a tag any Azure Reader sees, and an unsalted hash of a weak
+    password can be guessed offline."""
+    secret = {n.lower() for n in secret_parameters}
+    params = properties.get("parameters")
+    if secret and isinstance(params, Mapping):
+        params = {k: (MASK if k.lower() in secret else v) for k, v in params.items()}
+        properties = {**properties, "parameters": params}
+    canonical = json.dumps({"scope": ascii_fold(scope), "properties": properties}, sort_keys=True, default=str)
     return _digest(canonical, length=32)
 
 
@@ -197,3 +207,48 @@ def outputs_for_xcom(outputs: Mapping[str, Any] | None, mask: Callable[[Any], No
         else:
             result[name] = value
     return result
+
+
+def hide_secret_parameters(
+    parameters: Mapping[str, Any] | None, secret_names: Iterable[str] | None
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Split rendered ``parameters`` into what may be shown and the secret values kept aside.
+
+    Airflow stores and shows rendered template fields (to Viewers too) right after rendering, before
+    ``execute()`` runs, and its masker skips values shorter than ``[logging] min_length_masked_secret``.
+    So secret values are taken out of the field itself: the field keeps ``"***"`` and the real values
+    come back only in the request (:func:`restore_secret_parameters`). ``secret_names`` None means
+    "unknown" (a template ARM would fetch): every value is hidden. A Key Vault reference is a pointer,
+    not a secret, and stays visible.
+    """
+    if not parameters or not isinstance(parameters, Mapping):
+        return (dict(parameters) if isinstance(parameters, Mapping) else parameters), {}
+    wanted = None if secret_names is None else {n.lower() for n in secret_names}
+    shown: dict[str, Any] = {}
+    kept: dict[str, Any] = {}
+    for name, value in parameters.items():
+        is_reference = isinstance(value, Mapping) and "reference" in value
+        if is_reference or (wanted is not None and str(name).lower() not in wanted):
+            shown[name] = value
+            continue
+        kept[name] = value
+        wrapped = isinstance(value, Mapping) and set(value) == {"value"}
+        shown[name] = {"value": MASK} if wrapped else MASK
+    return shown, kept
+
+
+def restore_secret_parameters(shown: Mapping[str, Any] | None, kept: Mapping[str, Any]) -> dict[str, Any] | None:
+    if shown is None and not kept:
+        return None
+    return {**(shown or {}), **kept}
+
+
+def declared_secure_names(template: Any) -> list[str]:
+    declared = template.get("parameters") if isinstance(template, Mapping) else None
+    if not isinstance(declared, Mapping):
+        return []
+    return [
+        str(n)
+        for n, spec in declared.items()
+        if isinstance(spec, Mapping) and str(spec.get("type", "")).lower() in SECURE_TYPES
+    ]

@@ -7,10 +7,15 @@ The deploy path, in order, and why:
 2. ``GET`` the deployment: a retry finds the deployment its previous try started (same derived name,
    same ``airflow_run_key`` tag) and re-attaches to it instead of starting a second one;
 3. what-if (the real request body): what the deployment will create, modify or delete;
-4. preflight ``deployment_write`` with the what-if: fence for every change, delete / RBAC / change-type
-   gates, Complete mode, and the permissions those changes need. Its report goes to XCom
-   ``access_report``;
-5. ``PUT`` (accepted, not awaited), then wait here or defer to :class:`AzureDeploymentTrigger`.
+4. preflight ``deployment_write`` with the what-if and the template: fence for every change (``Ignore``
+   included), what-if diagnostics, nested deployments and linked ids read from the template itself,
+   delete / RBAC / change-type gates, Complete mode, and the permissions those changes need. Its report
+   goes to XCom ``access_report``;
+5. a template spec version is read again: a change since step 4 refuses the deployment;
+6. ``PUT`` (accepted, not awaited), then wait here or defer to :class:`AzureDeploymentTrigger`.
+
+A ``template_link`` is fetched once by the operator and sent inline to what-if and to the deployment, so
+the content checked is the content deployed (see :mod:`._sources`).
 """
 
 from __future__ import annotations
@@ -28,22 +33,28 @@ from airflow.sdk import conf
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_identity_provider.azure.connection import normalize_scope
+from airflow_identity_provider.azure.deployment_checks import secure_parameter_names
 from airflow_identity_provider.azure.operators._base import (
     AzureResourceManagerBaseOperator,
     raise_arm_error,
     resource_group_scope,
     task_identity,
 )
+from airflow_identity_provider.azure.operators._sources import PinnedSpec, read_template_spec
 from airflow_identity_provider.azure.operators._template import (
     CONTENT_HASH_TAG,
     RUN_KEY_TAG,
     TemplateSourceError,
     content_hash,
+    declared_secure_names,
     default_deployment_name,
     deployment_tags,
+    hide_secret_parameters,
     load_parameters,
     mask_secure_parameters,
     outputs_for_xcom,
+    read_json,
+    restore_secret_parameters,
     run_key,
     template_properties,
 )
@@ -58,6 +69,7 @@ from airflow_identity_provider.azure.triggers.deployment import (
     AzureDeploymentTrigger,
     provisioning_state,
 )
+from airflow_identity_provider.azure.what_if_diagnostics import parse_diagnostics
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -170,6 +182,9 @@ class _TemplateOperatorBase(AzureResourceManagerBaseOperator):
     :param parameters: ``{name: value}`` (or ARM's ``{name: {"value": v}}`` / Key Vault
         ``{"reference": ...}``); overrides ``parameters_file``.
     :param mode: ``Incremental`` (default) or ``Complete`` (deletes what the template does not name).
+    :param secure_parameters: names of parameters to treat as secret on top of those the template declares
+        ``securestring``/``secureObject``: never stored in rendered fields, XCom or logs. Key Vault
+        references (``{"reference": ...}``) are the better way to pass secrets.
     """
 
     template_fields: Sequence[str] = _TEMPLATE_FIELDS
@@ -190,9 +205,12 @@ class _TemplateOperatorBase(AzureResourceManagerBaseOperator):
         parameters: Mapping[str, Any] | None = None,
         parameters_file: str | None = None,
         mode: str = "Incremental",
+        secure_parameters: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if isinstance(secure_parameters, str):
+            raise ValueError("secure_parameters must be a list of parameter names, not one string")
         if bool(resource_group_name) == bool(scope):
             raise ValueError("give exactly one of resource_group_name and scope")
         sources = [s for s in (template, template_file, template_link, template_spec_id) if s is not None]
@@ -209,6 +227,46 @@ class _TemplateOperatorBase(AzureResourceManagerBaseOperator):
         self.parameters = parameters
         self.parameters_file = parameters_file
         self.mode = _canonical_mode(mode)
+        self.secure_parameters = tuple(secure_parameters)
+        self._secret_parameter_values: dict[str, Any] = {}
+        self._template_link_query = ""
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Render, then take secret parameter values out of the rendered ``parameters`` field: Airflow stores
+        rendered fields for the UI right after this returns, before ``execute()``."""
+        super().render_template_fields(context, jinja_env)
+        from airflow.sdk.log import mask_secret
+
+        if self.parameters is not None and not isinstance(self.parameters, Mapping):
+            # A string (non-native Jinja rendering) would be stored as is, secrets included: refuse now.
+            raise AirflowException(
+                f"parameters must render to a dict, not {type(self.parameters).__name__}; use "
+                "render_template_as_native_obj=True on the DAG, or give a dict of templated values"
+            )
+        if self.template_link and "?" in self.template_link:
+            # The query of a blob URL is usually a SAS token: the rendered field keeps "?***".
+            self.template_link, self._template_link_query = self.template_link.split("?", 1)
+            mask_secret(self._template_link_query)
+            self.template_link += "?***"
+        shown, kept = hide_secret_parameters(self.parameters, self._secret_names_at_render())
+        for wrapped in kept.values():
+            value = wrapped.get("value") if isinstance(wrapped, Mapping) and set(wrapped) == {"value"} else wrapped
+            if value not in (None, ""):
+                mask_secret(value)
+        self.parameters, self._secret_parameter_values = shown, kept
+
+    def _secret_names_at_render(self) -> list[str] | None:
+        """Declared secure parameters plus ``secure_parameters``; None (hide all) when the template is only
+        fetched later (link, spec) or its file cannot be read now (execute reports that)."""
+        if self.template_link or self.template_spec_id:
+            return None
+        template: Any = self.template
+        if self.template_file:
+            try:
+                template = read_json(self.template_file, self._base_dir(), "template_file")
+            except TemplateSourceError:
+                return None
+        return [*declared_secure_names(template), *self.secure_parameters]
 
     # -- request ------------------------------------------------------------------------------------
 
@@ -232,9 +290,15 @@ class _TemplateOperatorBase(AzureResourceManagerBaseOperator):
         dag_id, task_id, run_id, _, map_index = task_identity(context)
         return default_deployment_name(dag_id, task_id, run_id, map_index)
 
-    def _properties(self) -> dict[str, Any]:
-        """``properties`` of the deployment request; secure parameter values are masked first."""
+    def _properties(self, hook: AzureResourceManagerHook, scanned: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``properties`` of the deployment request; secure parameter values are masked first.
+
+        A ``template_link`` is fetched here, once, and sent inline (check-then-use safety).
+        :param scanned: the template a spec id resolves to, when the caller read it.
+        """
         from airflow.sdk.log import mask_secret
+
+        from airflow_identity_provider.azure.operators._sources import fetch_linked_template, template_sha256
 
         base_dir = self._base_dir()
         try:
@@ -245,10 +309,22 @@ class _TemplateOperatorBase(AzureResourceManagerBaseOperator):
                 template_spec_id=self.template_spec_id,
                 base_dir=base_dir,
             )
-            parameters = load_parameters(self.parameters, self.parameters_file, base_dir)
+            given = restore_secret_parameters(self.parameters, self._secret_parameter_values)
+            parameters = load_parameters(given, self.parameters_file, base_dir)
         except TemplateSourceError as err:
             raise AirflowException(str(err)) from None
-        mask_secure_parameters(properties, parameters, mask_secret)
+        if self.template_link:
+            verify = hook.settings.connection_verify or True
+            link = self.template_link
+            if self._template_link_query:
+                link = f"{link.removesuffix('?***')}?{self._template_link_query}"
+            fetched = fetch_linked_template(link, verify=verify)
+            self.log.info("template_link fetched once and sent inline; sha256 %s", template_sha256(fetched))
+            properties = {"template": fetched}
+        if scanned is not None:
+            properties = {"template": scanned}  # a template spec without linked templates, sent inline
+        template = properties.get("template")
+        mask_secure_parameters(template, parameters, mask_secret, self.secure_parameters)
         return {"mode": self.mode, **properties, "parameters": parameters}
 
     def _body(
@@ -296,9 +372,13 @@ class _TemplateOperatorBase(AzureResourceManagerBaseOperator):
         self.log.info("What-if: %s", ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "no changes")
         for c in changes:
             self.log.info("  %-11s %s (%s)", c.change_type, c.resource_id, c.resource_type or "unknown type")
+        diagnostics = parse_diagnostics(what_if)
+        for d in diagnostics:
+            self.log.warning("What-if diagnostic: %s", d.line())
         return {
             "status": what_if.get("status"),
             "counts": dict(counts),
+            "diagnostics": [d.to_dict() for d in diagnostics],
             "changes": [
                 {"resource_id": c.resource_id, "change_type": c.change_type, "resource_type": c.resource_type}
                 for c in changes
@@ -324,7 +404,7 @@ class AzureTemplateValidateOperator(_TemplateOperatorBase):
             self.run_preflight(
                 context, self.make_preflight(hook), target_scope=target.scope, operation="deployment_validate"
             )
-            body = self._body(target, self._properties())
+            body = self._body(target, self._properties(hook))
             try:
                 deployments = self._deployments_client(hook, target).deployments
                 result = deployments.begin_validate_at_scope(target.scope, name, Deployment(body)).result()
@@ -380,7 +460,7 @@ class AzureTemplateWhatIfOperator(_TemplateOperatorBase):
             self.run_preflight(
                 context, self.make_preflight(hook), target_scope=target.scope, operation="deployment_what_if"
             )
-            what_if = self._what_if(hook, target, name, self._body(target, self._properties()))
+            what_if = self._what_if(hook, target, name, self._body(target, self._properties(hook)))
             summary = self._log_changes(what_if)
             self._gate(what_if, hook.settings.allowed_scopes)
             return {"deployment_name": name, "scope": target.scope, **summary}
@@ -416,6 +496,10 @@ class AzureTemplateDeploymentOperator(_TemplateOperatorBase):
     :param allow_rbac_changes: permit role assignment / definition, lock and policy changes.
     :param allowed_change_types: permit only these change types (None: any).
     :param allow_complete_mode: required for ``mode="Complete"``.
+    :param allow_what_if_diagnostics: deploy although what-if reports Warning or Error diagnostics (its
+        prediction may then be incomplete).
+    :param allow_deployment_scripts: permit ``Microsoft.Resources/deploymentScripts`` (arbitrary code).
+    :param allow_nested_template_links: permit nested deployments that link a template ARM fetches itself.
     :param tags: tags for the deployment object (it also gets ``airflow_dag_id``, ``airflow_task_id``,
         ``airflow_run_key``, ``airflow_content_hash``).
     :param deferrable: wait in the triggerer instead of a worker slot.
@@ -436,6 +520,9 @@ class AzureTemplateDeploymentOperator(_TemplateOperatorBase):
         allow_rbac_changes: bool = False,
         allowed_change_types: Sequence[str] | None = None,
         allow_complete_mode: bool = False,
+        allow_what_if_diagnostics: bool = False,
+        allow_deployment_scripts: bool = False,
+        allow_nested_template_links: bool = False,
         tags: Mapping[str, str] | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 10,
@@ -450,6 +537,9 @@ class AzureTemplateDeploymentOperator(_TemplateOperatorBase):
         self.allow_rbac_changes = allow_rbac_changes
         self.allowed_change_types = None if allowed_change_types is None else tuple(allowed_change_types)
         self.allow_complete_mode = allow_complete_mode
+        self.allow_what_if_diagnostics = allow_what_if_diagnostics
+        self.allow_deployment_scripts = allow_deployment_scripts
+        self.allow_nested_template_links = allow_nested_template_links
         self.tags = tags
         self.deferrable = deferrable
         self.poll_interval = float(poll_interval)
@@ -474,12 +564,16 @@ class AzureTemplateDeploymentOperator(_TemplateOperatorBase):
                 mode=self.mode,
                 allow_complete_mode=self.allow_complete_mode,
             )
-            properties = self._properties()
-            content = content_hash(target.scope, properties)
+            pinned = self._read_spec(hook) if self.template_spec_id else None
+            inline = pinned.main_template if pinned is not None and not pinned.has_linked_templates else None
+            properties = self._properties(hook, inline)
+            secure = secure_parameter_names(properties.get("template", pinned and pinned.main_template))
+            content = content_hash(target.scope, properties, secret_parameters=[*secure, *self.secure_parameters])
 
             existing = self._get(hook, target, name)
             if existing is not None:
-                reattached = self._reattach(context, hook, target, name, existing, marker, content, started)
+                try_number = task_identity(context)[3]
+                reattached = self._reattach(context, hook, target, name, existing, marker, content, started, try_number)
                 if reattached is not None:
                     return reattached
 
@@ -499,7 +593,14 @@ class AzureTemplateDeploymentOperator(_TemplateOperatorBase):
                 allow_rbac_changes=self.allow_rbac_changes,
                 allowed_change_types=self.allowed_change_types,
                 allow_complete_mode=self.allow_complete_mode,
+                deployment={**properties, "template": pinned.main_template if pinned else properties.get("template")},
+                allow_what_if_diagnostics=self.allow_what_if_diagnostics,
+                allow_deployment_scripts=self.allow_deployment_scripts,
+                allow_nested_template_links=self.allow_nested_template_links,
+                secure_parameters=self.secure_parameters,
             )
+            if pinned is not None and inline is None:
+                self._check_spec_unchanged(hook, pinned)  # sent by id: ARM reads it again, so compare first
             self._start(hook, target, name, body)
             return self._wait_or_defer(context, hook, target, name, started)
         finally:
@@ -547,6 +648,40 @@ class AzureTemplateDeploymentOperator(_TemplateOperatorBase):
 
     # -- steps --------------------------------------------------------------------------------------
 
+    def _read_spec(self, hook: AzureResourceManagerHook) -> PinnedSpec:
+        """Read the template spec version once. It must lie inside allowed_scopes or allowed_reference_scopes:
+        whoever can change it there decides what this task deploys."""
+        from airflow_identity_provider.azure.fence_judgement import ALLOWED_REFERENCE_SCOPES_SETTING, Fence
+        from airflow_identity_provider.azure.preflight import PreflightRefused
+
+        spec_id = str(self.template_spec_id)
+        settings = hook.settings
+        fence = Fence.of(settings.allowed_scopes, settings.allowed_reference_scopes)
+        if fence.where(spec_id) in ("outside", "invalid"):
+            raise PreflightRefused(
+                f"template_spec_id {spec_id} is outside the connection's allowed_scopes and "
+                f"{ALLOWED_REFERENCE_SCOPES_SETTING} ({fence.describe()}): whoever can publish there decides what "
+                f"this task deploys. Add its scope to {ALLOWED_REFERENCE_SCOPES_SETTING} on the connection if it is "
+                "trusted"
+            )
+        pinned = read_template_spec(hook, spec_id)
+        how = "sent by id and re-read before the deployment" if pinned.has_linked_templates else "sent inline"
+        self.log.info("template spec %s read; sha256 %s; %s", pinned.version_id, pinned.sha256, how)
+        return pinned
+
+    def _check_spec_unchanged(self, hook: AzureResourceManagerHook, pinned: PinnedSpec) -> None:
+        """The version checked must be the version deployed: read it again right before the PUT."""
+        from airflow_identity_provider.azure.preflight import PreflightRefused
+
+        again = read_template_spec(hook, pinned.version_id)
+        if again.sha256 != pinned.sha256:
+            raise PreflightRefused(
+                f"template spec version {pinned.version_id} changed while the preflight checked it (sha256 "
+                f"{pinned.sha256} before, {again.sha256} now): a version must not change once published. Publish "
+                "the change as a new version and point template_spec_id at it"
+            )
+        self.log.info("template spec %s unchanged since the preflight (sha256 %s)", pinned.version_id, again.sha256)
+
     def _get(self, hook: AzureResourceManagerHook, target: _Target, name: str) -> Any:
         """The deployment, or None if ARM has none by that name (or the group does not exist yet)."""
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -568,20 +703,24 @@ class AzureTemplateDeploymentOperator(_TemplateOperatorBase):
         marker: str,
         content: str,
         started: float,
+        try_number: int,
     ) -> dict[str, Any] | None:
-        """A deployment by this name exists. Use it when it is this task instance's own; else None (deploy)."""
+        """A deployment by this name exists. Use it when an earlier try of this task instance started it with
+        the same content; else None (deploy). The tags can be written by anyone with deployment write in the
+        group, so a first try never re-attaches, and the content must match: what is awaited was checked."""
         state = provisioning_state(existing)
         tags = dict(getattr(existing, "tags", None) or {})
-        ours = tags.get(RUN_KEY_TAG) == marker
+        ours = tags.get(RUN_KEY_TAG) == marker and tags.get(CONTENT_HASH_TAG) == content and try_number > 1
         if state not in TERMINAL_STATES:
             if not ours:
                 raise AirflowException(
-                    f"Deployment {name} at {target.scope} is already {state} and was not started by this task "
-                    f"instance (tag {RUN_KEY_TAG} differs); wait for it or use another deployment_name"
+                    f"Deployment {name} at {target.scope} is already {state} and was not started by an earlier try "
+                    f"of this task instance with the same content (tags {RUN_KEY_TAG} / {CONTENT_HASH_TAG}); wait for "
+                    "it or use another deployment_name"
                 )
             self.log.info("Re-attaching to deployment %s (%s), started by an earlier try of this task", name, state)
             return self._wait_or_defer(context, hook, target, name, started)
-        if ours and state == "Succeeded" and tags.get(CONTENT_HASH_TAG) == content:
+        if ours and state == "Succeeded":
             self.log.info("Deployment %s already succeeded for this task instance with the same content", name)
             return self._finish(context, hook, target, name, existing)
         return None

@@ -1,0 +1,157 @@
+"""/auth/logout revokes the Airflow JWT it is sent (cookie and Bearer), on its own, without Airflow's core
+logout route; and signing out never fails, whatever the request carries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import jwt as pyjwt
+import pytest
+from airflow.api_fastapi.auth.managers.base_auth_manager import BaseAuthManager
+from airflow.models.revoked_token import RevokedToken
+from jwt import InvalidTokenError
+
+from airflow_identity_provider.auth.roles import Role
+from airflow_identity_provider.auth.user import IdentityUser
+from tests.app.conftest import start_login
+
+
+def sign_in(client, stub_op) -> str:
+    params = start_login(client)
+    stub_op.respond_with_id_token(stub_op.sign(stub_op.claims(nonce=params["nonce"])))
+    assert client.get("/auth/callback", params={"code": "c", "state": params["state"]}).status_code == 303
+    token = client.cookies.get("_token")
+    assert token
+    return token
+
+
+def jti(token: str) -> str:
+    return str(pyjwt.decode(token, options={"verify_signature": False})["jti"])
+
+
+def accepted(manager, token: str) -> bool:
+    try:
+        asyncio.run(manager.get_user_from_token(token))
+    except InvalidTokenError:
+        return False
+    return True
+
+
+def revoked_count() -> int:
+    from airflow import settings
+    from sqlalchemy import func, select
+
+    return int(settings.Session().scalar(select(func.count()).select_from(RevokedToken)) or 0)
+
+
+def assert_cookie_cleared(response) -> None:
+    cleared = [h for h in response.headers.get_list("set-cookie") if h.startswith("_token=")]
+    assert cleared and all("Max-Age=0" in h for h in cleared)
+
+
+def test_our_logout_alone_revokes_the_cookie_token(make_client, stub_op) -> None:
+    client, manager = make_client()
+    token = sign_in(client, stub_op)
+    assert accepted(manager, token)
+    response = client.get("/auth/logout")
+    assert response.status_code == 302 and response.headers["location"].startswith(f"{stub_op.issuer}/logout")
+    assert_cookie_cleared(response)
+    assert RevokedToken.is_revoked(jti(token))
+    # What Airflow's API authentication does with the stolen or kept copy of the token now:
+    assert not accepted(manager, token)
+
+
+def test_our_logout_revokes_the_bearer_token_and_the_cookie_token(make_client, stub_op) -> None:
+    client, manager = make_client()
+    cookie_token = sign_in(client, stub_op)
+    bearer_token = manager.generate_jwt(IdentityUser("svc", "svc", "", Role.parse("Op"), idp="default"))
+    response = client.get("/auth/logout", headers={"Authorization": f"Bearer {bearer_token}"})
+    assert response.status_code == 302
+    assert not accepted(manager, cookie_token) and not accepted(manager, bearer_token)
+
+
+def _expired(manager) -> str:
+    user = IdentityUser("alice", "Alice", "", Role.parse("Admin"), idp="default")
+    return manager.generate_jwt(user, expiration_time_in_seconds=-600)
+
+
+def _forged(_manager) -> str:
+    now = int(time.time())
+    claims = {"sub": "alice", "role": "Admin", "idp": "default", "jti": "f" * 32, "iat": now, "exp": now + 600}
+    return pyjwt.encode(claims, "not-the-jwt-secret-" + "x" * 60, algorithm="HS512")
+
+
+@pytest.mark.parametrize(
+    ("cookie", "authorization"),
+    [
+        (None, None),
+        ("garbage", None),
+        (None, "Bearer garbage.with.dots"),
+        (None, "Bearer "),
+        (None, "Basic YWxpY2U6dGVzdA=="),
+        (_expired, None),
+        (None, _expired),
+        (_forged, _forged),
+    ],
+    ids=[
+        "none",
+        "garbage-cookie",
+        "garbage-bearer",
+        "empty-bearer",
+        "basic",
+        "expired-cookie",
+        "expired-bearer",
+        "forged",
+    ],
+)
+def test_logout_with_no_expired_garbage_or_forged_token_signs_out_without_error(
+    make_client, stub_op, caplog, cookie, authorization
+) -> None:
+    client, manager = make_client()
+    if callable(cookie):
+        cookie = cookie(manager)
+    if callable(authorization):
+        authorization = f"Bearer {authorization(manager)}"
+    if cookie:
+        client.cookies.set("_token", cookie)
+    with caplog.at_level(logging.INFO, logger="airflow_identity_provider.audit"):
+        response = client.get("/auth/logout", headers={"Authorization": authorization} if authorization else None)
+    assert response.status_code == 302, response.text
+    assert_cookie_cleared(response)
+    assert revoked_count() == 0  # a token Airflow cannot verify writes nothing (no revoking others' jti)
+    assert any(r.getMessage().startswith("event=logout") and "revoked=0" in r.getMessage() for r in caplog.records)
+
+
+def test_logout_still_signs_out_when_revocation_fails(make_client, stub_op, monkeypatch) -> None:
+    client, manager = make_client()
+    sign_in(client, stub_op)
+
+    def database_down(token: str) -> None:
+        raise RuntimeError("database is down")
+
+    monkeypatch.setattr(manager, "revoke_token", database_down)
+    response = client.get("/auth/logout")
+    assert response.status_code == 302
+    assert_cookie_cleared(response)
+
+
+def test_logout_on_airflow_without_revocation_warns_and_signs_out(make_client, stub_op, monkeypatch, caplog) -> None:
+    """Airflow 3.1 has no BaseAuthManager.revoke_token: the cookie is cleared and the gap is logged."""
+    client, _ = make_client()
+    sign_in(client, stub_op)
+    monkeypatch.delattr(BaseAuthManager, "revoke_token")
+    with caplog.at_level(logging.WARNING, logger="airflow_identity_provider.auth.revocation"):
+        response = client.get("/auth/logout")
+    assert response.status_code == 302
+    assert_cookie_cleared(response)
+    assert any("cannot revoke" in r.getMessage() for r in caplog.records)
+
+
+def test_logout_audit_line_counts_the_revoked_tokens(make_client, stub_op, caplog) -> None:
+    client, _ = make_client()
+    sign_in(client, stub_op)
+    with caplog.at_level(logging.INFO, logger="airflow_identity_provider.audit"):
+        client.get("/auth/logout")
+    assert any(r.getMessage().startswith("event=logout") and "revoked=1" in r.getMessage() for r in caplog.records)
