@@ -28,16 +28,18 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
+from airflow_identity_provider.errors import Refusal
+
 __all__ = ["CLOUDS", "CUSTOM", "Cloud", "CloudConfigError", "custom_cloud", "get_cloud"]
 
 CUSTOM = "custom"
 
 
-class CloudConfigError(ValueError):
+class CloudConfigError(Refusal, ValueError):
     """A custom cloud endpoint is unusable; ``field`` names the argument of :func:`custom_cloud`."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__("cloud_config", message)
         self.field = field
 
 

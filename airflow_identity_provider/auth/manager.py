@@ -1,7 +1,7 @@
 """``IdentityAuthManager``: Airflow's auth-manager contract, delegating to small pure modules.
 
 Every ``is_authorized_*`` answer comes from the role in the Airflow JWT and the in-memory table in
-``policy.py``: no network, no database, so list pages stay fast however many DAGs there are.
+``auth.rules.policy``: no network, no database, so list pages stay fast however many DAGs there are.
 """
 
 from __future__ import annotations
@@ -15,9 +15,13 @@ from airflow.api_fastapi.auth.managers.base_auth_manager import BaseAuthManager
 from airflow.api_fastapi.auth.managers.exceptions import AuthManagerRefreshTokenExpiredException
 from airflow.configuration import conf
 
-from airflow_identity_provider.auth import audit, policy
-from airflow_identity_provider.auth.settings import AuthSettings, SettingsError, load_all_settings, settings_warnings
-from airflow_identity_provider.auth.user import IdentityUser
+from airflow_identity_provider.auth.rules import audit, policy
+from airflow_identity_provider.auth.rules.settings import (
+    SettingsError,
+    load_all_settings,
+    settings_warnings,
+)
+from airflow_identity_provider.auth.rules.user import IdentityUser
 
 if TYPE_CHECKING:
     from airflow.api_fastapi.auth.managers.base_auth_manager import ResourceMethod
@@ -89,10 +93,6 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
     def provider(self) -> OidcProvider:
         """The first (usually the only) provider."""
         return next(iter(self.providers.values()))
-
-    @property
-    def settings(self) -> AuthSettings:
-        return self.provider.settings
 
     @staticmethod
     def _fail(message: str) -> NoReturn:

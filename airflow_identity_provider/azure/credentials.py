@@ -16,7 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_identity_provider.azure.connection import ArmConnectionSettings, AuthType, ConnectionConfigError
+from airflow_identity_provider.azure.rules.connection_settings import (
+    ArmConnectionSettings,
+    AuthType,
+    ConnectionConfigError,
+)
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential

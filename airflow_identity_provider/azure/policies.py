@@ -22,6 +22,8 @@ from azure.core.exceptions import ServiceRequestError
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 
+from airflow_identity_provider.azure.rules.connection_settings import DEFAULT_RATELIMIT_WARNING_THRESHOLD
+
 __all__ = [
     "CORRELATION_HEADER",
     "CorrelationIdPolicy",
@@ -133,7 +135,7 @@ class RateLimitLoggingPolicy(SansIOHTTPPolicy[Any, Any]):
     in the task log before it happens. The latest value of each counter is kept in ``remaining``.
     """
 
-    def __init__(self, threshold: int = 100) -> None:
+    def __init__(self, threshold: int = DEFAULT_RATELIMIT_WARNING_THRESHOLD) -> None:
         self.threshold = threshold
         self.remaining: dict[str, int] = {}
 

@@ -17,8 +17,8 @@ from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleA
 from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 
 from airflow_identity_provider.auth.manager import IdentityAuthManager
-from airflow_identity_provider.auth.roles import Role
-from airflow_identity_provider.auth.user import IdentityUser
+from airflow_identity_provider.auth.rules.roles import Role
+from airflow_identity_provider.auth.rules.user import IdentityUser
 
 N = 200_000
 DAG_IDS = {f"dag_{i}" for i in range(600)}  # the size of the Keycloak slowness report (#61686)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -36,6 +37,21 @@ def revoked_token_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
     yield
     session.remove()
     engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def count_idp_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``provider.http_calls``: the IdP round trips a provider made (counted here, not in production code)."""
+    from airflow_identity_provider.auth.idp.oidc import OidcProvider
+
+    request = OidcProvider._request
+
+    def counting(self: OidcProvider, method: str, url: str, **kwargs: Any) -> Any:
+        self.http_calls = getattr(self, "http_calls", 0) + 1  # type: ignore[attr-defined]
+        return request(self, method, url, **kwargs)
+
+    monkeypatch.setattr(OidcProvider, "http_calls", 0, raising=False)
+    monkeypatch.setattr(OidcProvider, "_request", counting)
 
 
 @pytest.fixture

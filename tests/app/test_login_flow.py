@@ -218,7 +218,7 @@ def test_unreachable_idp_is_not_retried_on_every_request(make_client) -> None:
 
 
 def test_audit_values_cannot_forge_log_lines() -> None:
-    from airflow_identity_provider.auth.audit import emit
+    from airflow_identity_provider.auth.rules.audit import emit
 
     line = emit("login_refused", next="/x\nevent=login role=Admin")
     assert "\n" not in line and "'/x\\nevent=login role=Admin'" in line

@@ -13,8 +13,8 @@ from airflow.api_fastapi.auth.managers.base_auth_manager import BaseAuthManager
 from airflow.models.revoked_token import RevokedToken
 from jwt import InvalidTokenError
 
-from airflow_identity_provider.auth.roles import Role
-from airflow_identity_provider.auth.user import IdentityUser
+from airflow_identity_provider.auth.rules.roles import Role
+from airflow_identity_provider.auth.rules.user import IdentityUser
 from tests.app.conftest import start_login
 
 
@@ -142,7 +142,7 @@ def test_logout_on_airflow_without_revocation_warns_and_signs_out(make_client, s
     client, _ = make_client()
     sign_in(client, stub_op)
     monkeypatch.delattr(BaseAuthManager, "revoke_token")
-    with caplog.at_level(logging.WARNING, logger="airflow_identity_provider.auth.revocation"):
+    with caplog.at_level(logging.WARNING, logger="airflow_identity_provider.auth.services.revocation"):
         response = client.get("/auth/logout")
     assert response.status_code == 302
     assert_cookie_cleared(response)

@@ -7,8 +7,8 @@ import time
 import pytest
 from airflow.api_fastapi.auth.managers.exceptions import AuthManagerRefreshTokenExpiredException
 
-from airflow_identity_provider.auth.roles import Role
-from airflow_identity_provider.auth.user import IdentityUser
+from airflow_identity_provider.auth.rules.roles import Role
+from airflow_identity_provider.auth.rules.user import IdentityUser
 
 
 def user(signed_in_seconds_ago: float) -> IdentityUser:

@@ -131,7 +131,7 @@ def test_clouds_module_is_sdk_free() -> None:
     import sys
 
     code = (
-        "import sys; import airflow_identity_provider.clouds, airflow_identity_provider.azure.connection, "
+        "import sys; import airflow_identity_provider.clouds, airflow_identity_provider.azure.rules.connection_extras, "
         "airflow_identity_provider.azure.credentials, airflow_identity_provider.get_provider_info; "
         "bad = sorted(m for m in sys.modules if m.startswith(('azure', 'msal', 'airflow.'))); print(bad)"
     )

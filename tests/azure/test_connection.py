@@ -9,17 +9,15 @@ from typing import Any
 
 import pytest
 
-from airflow_identity_provider.azure.connection import (
+from airflow_identity_provider.azure.rules.connection_extras import parse_connection_settings, settings_from_connection
+from airflow_identity_provider.azure.rules.connection_settings import (
     KNOWN_EXTRAS,
     ArmConnectionSettings,
     AuthType,
     ConnectionConfigError,
     ManagedIdentityId,
-    normalize_scope,
-    parse_allowed_scopes,
-    parse_connection_settings,
-    settings_from_connection,
 )
+from airflow_identity_provider.azure.rules.scopes import normalize_scope, parse_allowed_scopes
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT = "0b0b0b0b-1111-2222-3333-444444444444"

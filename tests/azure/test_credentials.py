@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 
-from airflow_identity_provider.azure.connection import ConnectionConfigError, parse_connection_settings
 from airflow_identity_provider.azure.credentials import (
     build_async_credential,
     build_credential,
     credential_spec,
 )
+from airflow_identity_provider.azure.rules.connection_extras import parse_connection_settings
+from airflow_identity_provider.azure.rules.connection_settings import ConnectionConfigError
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT = "0b0b0b0b-1111-2222-3333-444444444444"

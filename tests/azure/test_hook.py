@@ -10,9 +10,9 @@ from urllib.parse import quote
 
 import pytest
 
-from airflow_identity_provider.azure.connection import ConnectionConfigError
 from airflow_identity_provider.azure.hooks.arm import AzureResourceManagerAsyncHook, AzureResourceManagerHook
 from airflow_identity_provider.azure.policies import CorrelationIdPolicy, HostPinningPolicy, RateLimitLoggingPolicy
+from airflow_identity_provider.azure.rules.connection_settings import ConnectionConfigError
 from tests.azure.test_arm_emulator import arm_extras, arm_requests, emulator, set_conn, token_requests
 
 __all__ = ["emulator"]  # the module-scoped ARM emulator fixture (started only by the test that uses it)

@@ -22,8 +22,8 @@ from azure.core.exceptions import ServiceRequestError
 from azure.core.pipeline.transport import RequestsTransport
 from requests.adapters import BaseAdapter
 
-from airflow_identity_provider.azure.connection import parse_connection_settings
-from airflow_identity_provider.azure.hooks.arm import _client_kwargs, _make_policies
+from airflow_identity_provider.azure.hooks.base import client_kwargs as _client_kwargs
+from airflow_identity_provider.azure.hooks.base import make_policies as _make_policies
 from airflow_identity_provider.azure.policies import (
     CORRELATION_HEADER,
     CorrelationIdPolicy,
@@ -31,6 +31,7 @@ from airflow_identity_provider.azure.policies import (
     RateLimitLoggingPolicy,
     correlation_id_for,
 )
+from airflow_identity_provider.azure.rules.connection_extras import parse_connection_settings
 
 SUB = "8a8a8a8a-1111-2222-3333-444444444444"
 ARM = "https://arm.test:8443"

@@ -17,7 +17,7 @@ import pytest
 
 from airflow_identity_provider.azure.hooks.arm import AzureResourceManagerHook
 from airflow_identity_provider.azure.preflight import AccessReport, Preflight, PreflightRefused
-from airflow_identity_provider.azure.rbac import OWNER_ROLE_ID
+from airflow_identity_provider.azure.rules.overprivilege import OWNER_ROLE_ID
 from dev.arm_emulator.client import ArmEmulator
 from tests.azure.test_arm_emulator import CLIENT, SUB, TENANT, arm_extras, set_conn
 
@@ -123,8 +123,8 @@ def test_inside_fence_ok_with_three_reads(hook: Any, emu: Any, oid: str) -> None
     assert report.principal_id == oid
     assert set(DEPLOY_ACTIONS) <= set(report.verdict.allowed)
     assert report.permission_scope == RG1 and report.fence == (RG1,)
-    # Exactly the three reads of §4.4, nothing else: not even a token request (the hook's credential
-    # already holds one and the preflight reuses it).
+    # Exactly the three reads (permissions, deny assignments, role assignments), nothing else: not even a
+    # token request (the hook's credential already holds one and the preflight reuses it).
     assert report.arm_calls == len(calls) == 3
     paths = [(r.method, r.path.lower(), r.query.get("$filter", [None])[0]) for r in calls]
     assert paths == [
@@ -547,7 +547,7 @@ def test_report_to_dict_is_json_serialisable(hook: Any, emu: Any, oid: str) -> N
 
 
 def test_principal_comes_from_the_unverified_oid_claim() -> None:
-    from airflow_identity_provider.azure.preflight import _principal_from_token
+    from airflow_identity_provider.azure.preflight.arm_reads import principal_from_token as _principal_from_token
 
     def jwt(claims: dict[str, Any]) -> str:
         import base64

@@ -13,10 +13,10 @@ from urllib.parse import unquote
 
 import pytest
 
-from airflow_identity_provider.azure.connection import normalize_scope, parse_connection_settings
 from airflow_identity_provider.azure.operators import AzureResourceGroupCreateOrUpdateOperator, AzureTagsUpdateOperator
 from airflow_identity_provider.azure.preflight import PreflightRefused
-from airflow_identity_provider.azure.rbac import ascii_fold, first_containing, is_within
+from airflow_identity_provider.azure.rules.connection_extras import parse_connection_settings
+from airflow_identity_provider.azure.rules.scopes import ascii_fold, first_containing, is_within, normalize_scope
 from tests.azure.test_arm_emulator import SUB
 from tests.azure.test_operators import FakeTaskInstance, connect, emu, emulator, make_context, mark, writes
 
@@ -36,7 +36,7 @@ def _fence(*scopes: str) -> tuple[str, ...]:
 
 
 def test_helper_is_the_same_object_everywhere() -> None:
-    from airflow_identity_provider.azure import scopes
+    from airflow_identity_provider.azure.rules import scopes
 
     assert ascii_fold is scopes.ascii_fold
     assert ascii_fold(f"ABC{KELVIN}{LONG_S}{DOTTED_I}xyz") == f"abc{KELVIN}{LONG_S}{DOTTED_I}xyz"

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from airflow_identity_provider.auth.idp.oidc import OidcProvider
-from airflow_identity_provider.auth.settings import parse_settings
-from airflow_identity_provider.auth.state import LoginState
+from airflow_identity_provider.auth.rules.settings import parse_settings
+from airflow_identity_provider.auth.rules.state import LoginState
 from dev.idp.local_idp import GROUPS_SCOPES, login_through_idp, start_local_idp
 
 pytestmark = pytest.mark.integration

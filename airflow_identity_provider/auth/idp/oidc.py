@@ -20,16 +20,21 @@ from joserfc import jwt
 from joserfc.errors import InvalidPayloadError, JoseError
 from joserfc.jwk import Key, KeySet
 
-from airflow_identity_provider.auth.claims import Identity, extract_groups, identity_from_claims
-from airflow_identity_provider.auth.idp.id_token import (
+from airflow_identity_provider.auth.idp.errors import IdpError, IdpUnavailable
+from airflow_identity_provider.auth.rules.claims import Identity, extract_groups
+from airflow_identity_provider.auth.rules.id_token import (
     Expected,
     TokenRejected,
     check_algorithm,
     check_claims,
     parse_header,
 )
-from airflow_identity_provider.auth.settings import AuthSettings
-from airflow_identity_provider.auth.state import LoginState
+from airflow_identity_provider.auth.rules.identity import claims_identity
+from airflow_identity_provider.auth.rules.machine import check_access_token_claims
+from airflow_identity_provider.auth.rules.settings import AuthSettings
+from airflow_identity_provider.auth.rules.state import LoginState
+
+__all__ = ["IdpError", "IdpUnavailable", "OidcProvider", "ProviderMetadata"]
 
 log = logging.getLogger(__name__)
 
@@ -38,24 +43,6 @@ UNKNOWN_KID_REFETCH_SECONDS = 60.0
 # answer "unavailable" at once for a few seconds, so an outage does not queue every request behind timeouts.
 RETRY_AFTER_FAILURE_SECONDS = 60.0
 FAILURE_MEMORY_SECONDS = 5.0
-
-
-class IdpUnavailable(Exception):
-    """The identity provider could not be reached or answered with something unusable."""
-
-    def __init__(self, url: str, detail: str) -> None:
-        self.url = url
-        self.detail = detail
-        super().__init__(f"{url}: {detail}")
-
-
-class IdpError(Exception):
-    """The identity provider answered with an OAuth error (for example invalid_grant)."""
-
-    def __init__(self, error: str, description: str) -> None:
-        self.error = error
-        self.description = description
-        super().__init__(f"{error}: {description}")
 
 
 @dataclass(frozen=True)
@@ -116,7 +103,6 @@ class OidcProvider:
         self._keys_at = 0.0
         self._last_unknown_kid_refetch = float("-inf")
         self._failures: dict[str, tuple[float, IdpUnavailable]] = {}
-        self.http_calls = 0  # read by the benchmark: IdP round trips per login
 
     @property
     def login_origin(self) -> str:
@@ -215,8 +201,6 @@ class OidcProvider:
 
     def validate_access_token(self, token: str) -> dict[str, Any]:
         """An access token for the Airflow API (machine access): signature, issuer, audience, times."""
-        from airflow_identity_provider.auth.machine import check_access_token_claims
-
         header, claims = self._verified(token)
         check_access_token_claims(
             claims,
@@ -255,7 +239,7 @@ class OidcProvider:
         claims = self.validate_id_token(id_token, nonce=login.nonce)
         return self.identity(claims, access_token=tokens.get("access_token")), id_token
 
-    # --- what differs between providers (overridden in entra.py and jumpcloud.py) -----------------
+    # --- what differs between providers (overridden by EntraProvider) --------------------------------
 
     def discovery_issuer_ok(self, issuer: str) -> bool:
         return issuer == self.settings.issuer
@@ -271,7 +255,7 @@ class OidcProvider:
         return {self.settings.issuer}
 
     def identity(self, claims: dict[str, Any], *, access_token: object) -> Identity:
-        identity = identity_from_claims(claims, groups_claim=self.settings.groups_claim)
+        identity = claims_identity(claims, self.settings)
         if self.settings.groups_claim in claims or not isinstance(access_token, str):
             return identity
         # Some providers (Okta, JumpCloud when so configured) put groups only in userinfo.
@@ -369,7 +353,6 @@ class OidcProvider:
         return body
 
     def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        self.http_calls += 1
         try:
             return self._http.request(method, url, **kwargs)
         except httpx.HTTPError as err:

@@ -17,21 +17,20 @@ form, and that must stay cheap.
 
 from __future__ import annotations
 
-import logging
-import re
-import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.bases.hook import BaseHook
-
-from airflow_identity_provider.azure.connection import (
-    CONN_TYPE,
-    ArmConnectionSettings,
-    canonical_subscription_id,
-    settings_from_connection,
-)
 from airflow_identity_provider.azure.credentials import build_async_credential, build_credential
+from airflow_identity_provider.azure.hooks.base import (
+    ArmHookBase,
+    client_kwargs,
+    connection_type_info,
+    secret_fragments,
+)
+from airflow_identity_provider.azure.rules.connection_extras import settings_from_connection
+from airflow_identity_provider.azure.rules.connection_settings import (
+    DEFAULT_RATELIMIT_WARNING_THRESHOLD,
+    ArmConnectionSettings,
+)
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -46,150 +45,8 @@ if TYPE_CHECKING:
 
 __all__ = ["AzureResourceManagerAsyncHook", "AzureResourceManagerHook"]
 
-DEFAULT_RATELIMIT_WARNING_THRESHOLD = 100
-_PRIVATE_KEY_BLOCK = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----(.*?)-----END [A-Z ]*PRIVATE KEY-----", re.S)
 
-T = TypeVar("T")
-
-
-def _task_correlation_id() -> str:
-    """The correlation id of the running task try, or a random one outside a task."""
-    from airflow_identity_provider.azure.policies import correlation_id_for
-
-    try:
-        from airflow.sdk import get_current_context
-
-        ti = get_current_context()["ti"]
-        return correlation_id_for(ti.dag_id, ti.run_id, ti.task_id, ti.try_number, ti.map_index)
-    except Exception:  # not inside a task (tests, the UI's Test button, a plain script)
-        return correlation_id_for()
-
-
-def _secret_fragments(settings: ArmConnectionSettings) -> list[str]:
-    """Secrets to mask, plus each line of an inline private key: a log line may hold only part of a PEM."""
-    fragments = list(settings.secrets)
-    if settings.certificate_data:
-        for block in _PRIVATE_KEY_BLOCK.findall(settings.certificate_data):
-            fragments.extend(line.strip() for line in block.splitlines() if len(line.strip()) >= 16)
-    return fragments
-
-
-def _quiet_http_logging() -> None:
-    # azure-core logs every request's and response's headers at INFO; in a task log that drowns the
-    # access report and ARM's own errors. Warnings and errors still come through.
-    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
-
-
-def _client_kwargs(settings: ArmConnectionSettings, policies: list[Any]) -> dict[str, Any]:
-    """Keyword arguments shared by every ARM client of a hook (sync and async)."""
-    _quiet_http_logging()
-    kwargs: dict[str, Any] = {
-        "base_url": settings.cloud.arm_endpoint,
-        "credential_scopes": [settings.cloud.arm_scope],
-        # A fresh list per client: ARMPipelineClient appends its own policy to a per_call list it is
-        # given (azure/mgmt/core/_pipeline_client.py), which would otherwise accumulate across clients.
-        "per_call_policies": list(policies),
-        "polling_interval": settings.polling_interval,
-        # ARM does not redirect. Following a 3xx would re-send the request (and its body) to wherever
-        # it points, past the per-call host pin, so a redirect is surfaced as an error instead.
-        "permit_redirects": False,
-    }
-    if settings.connection_verify:
-        kwargs["connection_verify"] = settings.connection_verify
-    return kwargs
-
-
-def _make_policies(settings: ArmConnectionSettings, correlation_id: str, threshold: int) -> list[Any]:
-    from airflow_identity_provider.azure.policies import (
-        CorrelationIdPolicy,
-        HostPinningPolicy,
-        RateLimitLoggingPolicy,
-    )
-
-    # Host pin first: nothing else should even see a request to a foreign host.
-    return [
-        HostPinningPolicy([settings.cloud.arm_endpoint]),
-        CorrelationIdPolicy(correlation_id),
-        RateLimitLoggingPolicy(threshold),
-    ]
-
-
-class _ArmHookBase(BaseHook):
-    """Connection metadata and settings shared by the sync and the async hook."""
-
-    conn_name_attr = "azure_resource_manager_conn_id"
-    default_conn_name = "azure_resource_manager_default"
-    conn_type = CONN_TYPE
-    hook_name = "Azure Resource Manager"
-
-    def __init__(
-        self,
-        azure_resource_manager_conn_id: str = default_conn_name,
-        *,
-        correlation_id: str | None = None,
-        ratelimit_warning_threshold: int = DEFAULT_RATELIMIT_WARNING_THRESHOLD,
-    ) -> None:
-        super().__init__()
-        self.azure_resource_manager_conn_id = azure_resource_manager_conn_id
-        self._correlation_id = correlation_id
-        self._ratelimit_warning_threshold = ratelimit_warning_threshold
-        self._settings: ArmConnectionSettings | None = None
-        self._policies: list[Any] | None = None
-        self._clients: dict[str, Any] = {}
-        self._lock = threading.RLock()  # re-entrant: a client factory takes it again for the credential
-
-    @property
-    def correlation_id(self) -> str:
-        """One id for every ARM request of this hook; derived from the task try when run in a task."""
-        if self._correlation_id is None:
-            self._correlation_id = _task_correlation_id()
-        return self._correlation_id
-
-    def _pipeline_policies(self) -> list[Any]:
-        if self._policies is None:
-            self._policies = _make_policies(
-                self._require_settings(), self.correlation_id, self._ratelimit_warning_threshold
-            )
-        return self._policies
-
-    def _require_settings(self) -> ArmConnectionSettings:
-        if self._settings is None:
-            raise RuntimeError("connection settings are not loaded yet")
-        return self._settings
-
-    def _client(self, name: str, factory: Callable[[], T]) -> T:
-        """Build a client once per hook."""
-        with self._lock:
-            if name not in self._clients:
-                self._clients[name] = factory()
-            client: T = self._clients[name]
-            return client
-
-    def _subscription_client(
-        self, kind: str, subscription_id: str | None, factory: Callable[[str], T], settings: ArmConnectionSettings
-    ) -> T:
-        """The ``kind`` client bound to ``subscription_id`` (a GUID; default: the connection's), built once
-        per (kind, subscription). Every one shares the hook's credential and pipeline policies, and
-        :meth:`close` closes them all. Naming the connection's own subscription gives the default client.
-        """
-        if subscription_id is None:
-            subscription = settings.require_subscription_id()
-        else:
-            subscription = canonical_subscription_id(subscription_id)
-        return self._client(f"{kind}:{subscription}", lambda: factory(subscription))
-
-
-def _connection_type_info() -> dict[str, Any]:
-    from airflow_identity_provider.get_provider_info import get_provider_info
-
-    for entry in get_provider_info()["connection-types"]:
-        if entry["connection-type"] == CONN_TYPE:
-            info: dict[str, Any] = entry
-            return info
-    raise LookupError(f"get_provider_info declares no connection type {CONN_TYPE!r}")
-
-
-class AzureResourceManagerHook(_ArmHookBase):
+class AzureResourceManagerHook(ArmHookBase):
     """Synchronous ARM hook.
 
     :param azure_resource_manager_conn_id: an ``azure_resource_manager`` connection.
@@ -200,7 +57,7 @@ class AzureResourceManagerHook(_ArmHookBase):
 
     def __init__(
         self,
-        azure_resource_manager_conn_id: str = _ArmHookBase.default_conn_name,
+        azure_resource_manager_conn_id: str = ArmHookBase.default_conn_name,
         *,
         correlation_id: str | None = None,
         ratelimit_warning_threshold: int = DEFAULT_RATELIMIT_WARNING_THRESHOLD,
@@ -230,7 +87,7 @@ class AzureResourceManagerHook(_ArmHookBase):
         except ImportError:  # Airflow 3 without the FAB provider: the UI reads conn-fields instead
             return {}
         widgets: dict[str, Any] = {}
-        for name, spec in _connection_type_info()["conn-fields"].items():
+        for name, spec in connection_type_info()["conn-fields"].items():
             schema = spec.get("schema", {})
             label = lazy_gettext(spec["label"])
             description = spec.get("description", "")
@@ -246,7 +103,7 @@ class AzureResourceManagerHook(_ArmHookBase):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        behaviour = _connection_type_info()["ui-field-behaviour"]
+        behaviour = connection_type_info()["ui-field-behaviour"]
         return {
             "hidden_fields": list(behaviour.get("hidden-fields", [])),
             "relabeling": dict(behaviour.get("relabeling", {})),
@@ -260,7 +117,7 @@ class AzureResourceManagerHook(_ArmHookBase):
             from airflow.sdk.log import mask_secret
 
             settings = settings_from_connection(self.get_connection(self.azure_resource_manager_conn_id))
-            for secret in _secret_fragments(settings):
+            for secret in secret_fragments(settings):
                 mask_secret(secret)
             self._settings = settings
         return self._settings
@@ -277,7 +134,7 @@ class AzureResourceManagerHook(_ArmHookBase):
             return self._credential
 
     def _kwargs(self) -> dict[str, Any]:
-        return _client_kwargs(self.settings, self._pipeline_policies())
+        return client_kwargs(self.settings, self._pipeline_policies())
 
     def get_resource_client(self, *, subscription_id: str | None = None) -> ResourceManagementClient:
         """The resources client for ``subscription_id`` (default: the connection's subscription).
@@ -344,7 +201,7 @@ class AzureResourceManagerHook(_ArmHookBase):
         self.close()
 
 
-class AzureResourceManagerAsyncHook(_ArmHookBase):
+class AzureResourceManagerAsyncHook(ArmHookBase):
     """Asynchronous ARM hook for triggers and async tasks; use it as an async context manager::
 
         async with AzureResourceManagerAsyncHook("my_conn") as hook:
@@ -356,7 +213,7 @@ class AzureResourceManagerAsyncHook(_ArmHookBase):
 
     def __init__(
         self,
-        azure_resource_manager_conn_id: str = _ArmHookBase.default_conn_name,
+        azure_resource_manager_conn_id: str = ArmHookBase.default_conn_name,
         *,
         correlation_id: str | None = None,
         ratelimit_warning_threshold: int = DEFAULT_RATELIMIT_WARNING_THRESHOLD,
@@ -382,7 +239,7 @@ class AzureResourceManagerAsyncHook(_ArmHookBase):
 
             conn = await self.aget_connection(self.azure_resource_manager_conn_id)
             settings = settings_from_connection(conn)
-            for secret in _secret_fragments(settings):
+            for secret in secret_fragments(settings):
                 await amask_secret(secret)
             self._settings = settings
         return self._settings
@@ -402,7 +259,7 @@ class AzureResourceManagerAsyncHook(_ArmHookBase):
             return self._credential
 
     def _kwargs(self) -> dict[str, Any]:
-        return _client_kwargs(self.settings, self._pipeline_policies())
+        return client_kwargs(self.settings, self._pipeline_policies())
 
     def get_resource_client(self, *, subscription_id: str | None = None) -> AsyncResourceManagementClient:
         def build(subscription: str) -> AsyncResourceManagementClient:

@@ -9,8 +9,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from airflow_identity_provider.azure.operators.deployment import (
-        AzureTemplateDeploymentOperator,
+    from airflow_identity_provider.azure.operators.deployment import AzureTemplateDeploymentOperator
+    from airflow_identity_provider.azure.operators.preview import (
         AzureTemplateValidateOperator,
         AzureTemplateWhatIfOperator,
     )
@@ -24,8 +24,8 @@ _EXPORTS = {
     "AzureResourceGroupCreateOrUpdateOperator": "resource_group",
     "AzureResourceGroupDeleteOperator": "resource_group",
     "AzureTemplateDeploymentOperator": "deployment",
-    "AzureTemplateValidateOperator": "deployment",
-    "AzureTemplateWhatIfOperator": "deployment",
+    "AzureTemplateValidateOperator": "preview",
+    "AzureTemplateWhatIfOperator": "preview",
     "AzureTagsUpdateOperator": "tags",
 }
 

@@ -8,17 +8,22 @@ Nothing here imports the azure SDK at module level: DAG files import the operato
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_identity_provider.azure.connection import canonical_subscription_id, normalize_scope
 from airflow_identity_provider.azure.hooks.arm import AzureResourceManagerHook
+from airflow_identity_provider.azure.preflight.report import (
+    LEAST_PRIVILEGE_MODES,
+    OVERPRIVILEGE_MODES,
+    LeastPrivilegeMode,
+    OverprivilegeMode,
+)
+from airflow_identity_provider.azure.rules.scopes import canonical_subscription_id, normalize_scope
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-    from azure.core.exceptions import HttpResponseError
 
     from airflow_identity_provider.azure.preflight import AccessReport, Preflight, PreflightLogger
 
@@ -27,17 +32,13 @@ __all__ = [
     "AzureResourceManagerBaseOperator",
     "LeastPrivilege",
     "Overprivilege",
-    "arm_error_text",
-    "raise_arm_error",
     "resource_group_scope",
     "task_identity",
 ]
 
 ACCESS_REPORT_XCOM_KEY = "access_report"
-LeastPrivilege = Literal["enforce", "warn", "off"]
-Overprivilege = Literal["fail", "warn", "ignore"]
-_LEAST_PRIVILEGE: tuple[str, ...] = ("enforce", "warn", "off")
-_OVERPRIVILEGE: tuple[str, ...] = ("fail", "warn", "ignore")
+LeastPrivilege = LeastPrivilegeMode
+Overprivilege = OverprivilegeMode
 
 T = TypeVar("T")
 
@@ -61,22 +62,6 @@ def resource_group_scope(subscription_id: str, resource_group_name: str) -> str:
         return normalize_scope(f"/subscriptions/{subscription_id}/resourceGroups/{resource_group_name}")
     except ValueError as err:
         raise AirflowException(f"Invalid resource group {resource_group_name!r}: {err}") from None
-
-
-def arm_error_text(err: BaseException) -> str:
-    """ARM's own words for a failed request: ``(Code) message`` plus its details, never paraphrased.
-
-    azure-core's ``str(HttpResponseError)`` already holds ``(Code) Message`` followed by a ``Code:``/
-    ``Message:`` block; keep it verbatim and add the HTTP status, which ``str()`` leaves out.
-    """
-    status = getattr(err, "status_code", None)
-    text = str(err).strip()
-    return f"HTTP {status}: {text}" if status else text
-
-
-def raise_arm_error(what: str, err: HttpResponseError) -> NoReturn:
-    """Re-raise an ARM error as an AirflowException whose message carries ARM's text verbatim."""
-    raise AirflowException(f"Azure Resource Manager refused to {what}. {arm_error_text(err)}") from err
 
 
 class _InfoAsDebug:
@@ -119,10 +104,11 @@ class AzureResourceManagerBaseOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if least_privilege not in _LEAST_PRIVILEGE:
-            raise ValueError(f"least_privilege must be one of {', '.join(_LEAST_PRIVILEGE)}, not {least_privilege!r}")
-        if overprivilege not in _OVERPRIVILEGE:
-            raise ValueError(f"overprivilege must be one of {', '.join(_OVERPRIVILEGE)}, not {overprivilege!r}")
+        if least_privilege not in LEAST_PRIVILEGE_MODES:
+            choices = ", ".join(LEAST_PRIVILEGE_MODES)
+            raise ValueError(f"least_privilege must be one of {choices}, not {least_privilege!r}")
+        if overprivilege not in OVERPRIVILEGE_MODES:
+            raise ValueError(f"overprivilege must be one of {', '.join(OVERPRIVILEGE_MODES)}, not {overprivilege!r}")
         if isinstance(required_actions, str):
             raise ValueError("required_actions must be a list of action names, not one string")
         self.azure_resource_manager_conn_id = azure_resource_manager_conn_id

@@ -95,8 +95,8 @@ def read_template_spec(hook: AzureResourceManagerHook, version_id: str) -> Pinne
     from azure.core.rest import HttpRequest
     from azure.mgmt.core.exceptions import ARMErrorFormat
 
-    from airflow_identity_provider.azure.operators._base import raise_arm_error
-    from airflow_identity_provider.azure.scopes import ScopeError, parse_scope
+    from airflow_identity_provider.azure.hooks.errors import raise_arm_error
+    from airflow_identity_provider.azure.rules.scopes import ScopeError, parse_scope
 
     match = _SPEC_VERSION_ID.fullmatch(version_id)
     try:

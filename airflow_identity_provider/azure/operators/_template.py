@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from airflow_identity_provider.azure.scopes import ascii_fold
+from airflow_identity_provider.azure.rules.scopes import ascii_fold
+from airflow_identity_provider.errors import Refusal
 
 __all__ = [
     "CONTENT_HASH_TAG",
@@ -43,8 +44,11 @@ _NAME_MAX = 64  # ARM deployment names: 1-64 of letters, digits, '-', '_', '.', 
 _NOT_NAME_CHAR = re.compile(r"[^-\w.()]")
 
 
-class TemplateSourceError(ValueError):
+class TemplateSourceError(Refusal, ValueError):
     """The operator was given no template, several, or one that cannot be read."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("template_source", message)
 
 
 def _digest(*parts: str, length: int) -> str:

@@ -7,13 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_identity_provider.azure.operators._base import (
-    AzureResourceManagerBaseOperator,
-    arm_error_text,
-    raise_arm_error,
-    resource_group_scope,
-)
-from airflow_identity_provider.azure.preflight_rules import contained_delete_actions
+from airflow_identity_provider.azure.hooks.errors import raise_arm_error
+from airflow_identity_provider.azure.operators._base import AzureResourceManagerBaseOperator, resource_group_scope
+from airflow_identity_provider.azure.rules.arm_json import arm_error_text
+from airflow_identity_provider.azure.rules.preflight_rules import contained_delete_actions
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

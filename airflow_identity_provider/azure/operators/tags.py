@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_identity_provider.azure.connection import normalize_scope
-from airflow_identity_provider.azure.operators._base import AzureResourceManagerBaseOperator, raise_arm_error
+from airflow_identity_provider.azure.hooks.errors import raise_arm_error
+from airflow_identity_provider.azure.operators._base import AzureResourceManagerBaseOperator
+from airflow_identity_provider.azure.rules.scopes import normalize_scope
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -8,55 +8,23 @@ the whole protocol.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-__all__ = [
-    "ACTIVE",
-    "TERMINAL_STATES",
-    "AzureDeploymentTrigger",
-    "deployment_scope",
-    "provisioning_state",
-]
+from airflow_identity_provider.azure.deployments.state import TRIGGER_STATUS, deployment_scope, provisioning_state
+from airflow_identity_provider.azure.rules.arm_json import as_plain
 
-TERMINAL_STATES = frozenset({"Succeeded", "Failed", "Canceled"})
-ACTIVE = "active"
-_CANONICAL = {s.lower(): s for s in TERMINAL_STATES}
+__all__ = ["AzureDeploymentTrigger"]
 
 
-def provisioning_state(deployment: Any) -> str:
-    """``properties.provisioningState`` as ARM spells it (the SDK gives an enum; ``str()`` of it is not
-    the value). Terminal states get their canonical case; anything else is returned as sent."""
-    props = getattr(deployment, "properties", None)
-    if props is None and isinstance(deployment, Mapping):
-        props = deployment.get("properties")
-    raw = getattr(props, "provisioning_state", None)
-    if raw is None and isinstance(props, Mapping):
-        raw = props.get("provisioningState")
-    text = str(getattr(raw, "value", raw) or "")
-    return _CANONICAL.get(text.lower(), text)
-
-
-def deployment_scope(subscription_id: str | None, resource_group_name: str | None, scope: str | None) -> str:
-    """The ARM scope a deployment lives at: ``scope`` when given, else the resource group's."""
-    if scope:
-        return scope.rstrip("/")
-    if not (subscription_id and resource_group_name):
-        raise ValueError("give scope, or subscription_id and resource_group_name")
-    return f"/subscriptions/{subscription_id}/resourceGroups/{resource_group_name}"
-
-
-def _as_dict(value: Any) -> dict[str, Any] | None:
+def _error_dict(value: Any) -> dict[str, Any] | None:
+    """An error for the event: ARM's error object as a dict, or its text as ``message``."""
     if value is None:
         return None
-    if hasattr(value, "as_dict"):
-        result: dict[str, Any] = value.as_dict()
-        return result
-    return dict(value) if isinstance(value, Mapping) else {"message": str(value)}
+    plain = as_plain(value)
+    return dict(plain) if isinstance(plain, Mapping) else {"message": str(value)}
 
 
 class AzureDeploymentTrigger(BaseTrigger):
@@ -127,7 +95,7 @@ class AzureDeploymentTrigger(BaseTrigger):
             "deployment_id": getattr(deployment, "id", None),
             "provisioning_state": provisioning_state(deployment) if deployment is not None else None,
             "correlation_id": getattr(props, "correlation_id", None),
-            "error": _as_dict(error if error is not None else getattr(props, "error", None)),
+            "error": _error_dict(error if error is not None else getattr(props, "error", None)),
         }
         return TriggerEvent(payload)  # type: ignore[no-untyped-call]
 
@@ -146,24 +114,19 @@ class AzureDeploymentTrigger(BaseTrigger):
     async def _poll(self) -> TriggerEvent:
         from azure.core.exceptions import HttpResponseError
 
+        from airflow_identity_provider.azure.deployments.session import AsyncDeploymentSession
+
         async with self._hook() as hook:
             scope = self._scope(hook.settings.subscription_id)
-            client = hook.get_deployments_client()
-            while True:
-                try:
-                    deployment = await client.deployments.get_at_scope(scope, self.deployment_name)
-                except HttpResponseError as err:
-                    # Not retried here: azure-core already retried 429/5xx; a 403/404 will not heal.
-                    code = getattr(getattr(err, "error", None), "code", None)
-                    return self._event("error", scope, error={"code": code, "message": str(err)})
-                state = provisioning_state(deployment)
-                self.log.info("Deployment %s at %s: %s", self.deployment_name, scope, state)
-                if state in TERMINAL_STATES:
-                    status = {"Succeeded": "success", "Failed": "failed", "Canceled": "canceled"}[state]
-                    return self._event(status, scope, deployment)
-                if self.timeout_at is not None and time.time() >= self.timeout_at:
-                    return self._event("timeout", scope, deployment)
-                await asyncio.sleep(self.poll_interval)
+            session = AsyncDeploymentSession(hook, scope, self.deployment_name)
+            try:
+                state, deployment = await session.wait(
+                    poll_interval=self.poll_interval, timeout_at=self.timeout_at, log=self.log
+                )
+            except HttpResponseError as err:
+                code = getattr(getattr(err, "error", None), "code", None)
+                return self._event("error", scope, error={"code": code, "message": str(err)})
+            return self._event(TRIGGER_STATUS.get(state, state), scope, deployment)
 
     async def on_kill(self) -> None:
         """The user killed the deferred task (mark failed/success, clear): cancel the deployment.
@@ -172,10 +135,12 @@ class AzureDeploymentTrigger(BaseTrigger):
         """
         from azure.core.exceptions import HttpResponseError
 
+        from airflow_identity_provider.azure.deployments.session import AsyncDeploymentSession
+
         async with self._hook() as hook:
             scope = self._scope(hook.settings.subscription_id)
             try:
-                await hook.get_deployments_client().deployments.cancel_at_scope(scope, self.deployment_name)
+                await AsyncDeploymentSession(hook, scope, self.deployment_name).cancel()
                 self.log.warning("Canceled deployment %s at %s", self.deployment_name, scope)
             except HttpResponseError as err:  # already finished (409) or gone (404)
                 self.log.warning("Could not cancel deployment %s at %s: %s", self.deployment_name, scope, err)

@@ -1,0 +1,127 @@
+"""``/auth/login`` (straight to the provider, or a chooser when there are several) and ``/auth/callback``.
+
+With one provider its redirect URI is ``/auth/callback``; with several (``providers = staff,contractors``)
+each has its own ``/auth/callback/<name>``, and the login state is bound to the provider that started it
+(mix-up defence).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+from urllib.parse import urlencode
+
+from airflow.api_fastapi.app import AUTH_MANAGER_FASTAPI_APP_PREFIX, get_cookie_path
+from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+
+from airflow_identity_provider.auth.routes.common import (
+    ID_TOKEN_COOKIE,
+    MAX_ID_TOKEN_COOKIE,
+    auth_context,
+    is_safe_next,
+    is_secure,
+)
+from airflow_identity_provider.auth.routes.pages import chooser_page, no_role_page, refused_page, unsafe_next_page
+from airflow_identity_provider.auth.rules.settings import DEFAULT_NAME
+from airflow_identity_provider.auth.rules.state import COOKIE_NAME as LOGIN_COOKIE
+from airflow_identity_provider.auth.rules.state import MAX_AGE_SECONDS
+from airflow_identity_provider.auth.services.login import CallbackAnswer, NoRole, SignedIn, finish_login, start_login
+from airflow_identity_provider.auth.services.results import Refused
+from airflow_identity_provider.auth.services.urls import base_url
+
+if TYPE_CHECKING:
+    from airflow_identity_provider.auth.idp.oidc import OidcProvider
+
+router = APIRouter()
+
+
+@router.get("/login", response_model=None)
+def login(request: Request, next: str | None = None) -> Response:
+    target = next or base_url()
+    if not is_safe_next(target, request):
+        return unsafe_next_page(target)
+    providers = auth_context(request).providers
+    if len(providers) > 1:
+        query = urlencode({"next": target})
+        choices = {
+            p.settings.display_name: f"{AUTH_MANAGER_FASTAPI_APP_PREFIX}/login/{n}?{query}"
+            for n, p in providers.items()
+        }
+        return chooser_page(choices)
+    return _start(auth_context(request).provider, request, target)
+
+
+@router.get("/login/{name}", response_model=None)
+def login_with(name: str, request: Request, next: str | None = None) -> Response:
+    target = next or base_url()
+    if not is_safe_next(target, request):
+        return unsafe_next_page(target)
+    provider = auth_context(request).providers.get(name)
+    if provider is None:
+        return refused_page(Refused("unknown_provider", f"No identity provider is named {name!r}.", 404))
+    return _start(provider, request, target)
+
+
+def _start(provider: OidcProvider, request: Request, target: str) -> Response:
+    started = start_login(provider, target=target, secret=auth_context(request).state_secret)
+    if isinstance(started, Refused):
+        return refused_page(started)
+    response = RedirectResponse(started.authorize_url, status_code=302)
+    response.set_cookie(
+        LOGIN_COOKIE,
+        started.state_cookie,
+        max_age=MAX_AGE_SECONDS,
+        path=AUTH_MANAGER_FASTAPI_APP_PREFIX,
+        httponly=True,
+        secure=is_secure(request),
+        samesite="lax",
+    )
+    return response
+
+
+@router.get("/callback", response_model=None)
+def callback(request: Request, answer: Annotated[CallbackAnswer, Depends()]) -> Response:
+    return _finish(request, DEFAULT_NAME, answer)
+
+
+@router.get("/callback/{name}", response_model=None)
+def callback_with(name: str, request: Request, answer: Annotated[CallbackAnswer, Depends()]) -> Response:
+    return _finish(request, name, answer)
+
+
+def _finish(request: Request, name: str, answer: CallbackAnswer) -> Response:
+    ctx = auth_context(request)
+    result = finish_login(ctx, name, request.cookies.get(LOGIN_COOKIE), answer)
+    if isinstance(result, Refused):
+        return refused_page(result)
+    if isinstance(result, NoRole):
+        return no_role_page(result)
+    return _signed_in_response(request, ctx.generate_jwt(result.user), result)
+
+
+def _signed_in_response(request: Request, airflow_token: str, signed_in: SignedIn) -> Response:
+    next_url = signed_in.next_url if is_safe_next(signed_in.next_url, request) else base_url()
+    response = RedirectResponse(next_url, status_code=303)
+    secure = is_secure(request)
+    response.set_cookie(
+        COOKIE_NAME_JWT_TOKEN,
+        airflow_token,
+        path=get_cookie_path(),
+        httponly=True,
+        secure=secure,
+        samesite="lax",
+    )
+    response.delete_cookie(LOGIN_COOKIE, path=AUTH_MANAGER_FASTAPI_APP_PREFIX)
+    if len(signed_in.id_token) <= MAX_ID_TOKEN_COOKIE:
+        response.set_cookie(
+            ID_TOKEN_COOKIE,
+            f"{signed_in.user.idp}.{signed_in.id_token}",
+            path=AUTH_MANAGER_FASTAPI_APP_PREFIX,
+            httponly=True,
+            secure=secure,
+            samesite="lax",
+        )
+    else:  # never leave an earlier sign-in's token (maybe another user's) as the logout hint
+        response.delete_cookie(ID_TOKEN_COOKIE, path=AUTH_MANAGER_FASTAPI_APP_PREFIX)
+    return response

@@ -1,0 +1,45 @@
+"""``POST /auth/token`` and ``/auth/token/cli``: exchange an IdP access token for an Airflow API token."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from airflow_identity_provider.auth.routes.common import auth_context
+from airflow_identity_provider.auth.services.results import Refused
+from airflow_identity_provider.auth.services.token import exchange_token
+
+router = APIRouter()
+
+
+@router.post("/token", response_model=None)
+async def token(request: Request) -> Response:
+    return await _machine_token(request, cli=False)
+
+
+@router.post("/token/cli", response_model=None)
+async def token_cli(request: Request) -> Response:
+    return await _machine_token(request, cli=True)
+
+
+async def _machine_token(request: Request, *, cli: bool) -> Response:
+    """Exchange an IdP access token (Authorization: Bearer, or a jwt-bearer ``assertion``) for an Airflow token."""
+    result = await exchange_token(auth_context(request), await _assertion(request), cli=cli)
+    if isinstance(result, Refused):
+        return JSONResponse({"detail": result.message, "reason": result.reason}, status_code=result.status_code)
+    return JSONResponse({"access_token": result.access_token}, 201)
+
+
+async def _assertion(request: Request) -> str:
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials:
+        return credentials.strip()
+    if "json" in request.headers.get("content-type", ""):
+        try:
+            body = await request.json()
+        except ValueError:
+            return ""
+        value = body.get("assertion") if isinstance(body, dict) else None
+    else:
+        value = (await request.form()).get("assertion")
+    return value.strip() if isinstance(value, str) else ""

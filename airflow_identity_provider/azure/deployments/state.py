@@ -1,0 +1,101 @@
+"""Where a deployment lives and what ARM says about it: the target scope, ``provisioningState`` and ARM's
+failure details. No network and no SDK import (models are read by attribute or as JSON)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_identity_provider.azure.rules.arm_json import error_lines
+from airflow_identity_provider.azure.rules.scopes import normalize_scope
+
+__all__ = [
+    "TERMINAL_STATES",
+    "TRIGGER_STATUS",
+    "DeploymentTarget",
+    "deployment_scope",
+    "operation_failure",
+    "provisioning_state",
+    "target_of",
+    "timeout_message",
+]
+
+TERMINAL_STATES = frozenset({"Succeeded", "Failed", "Canceled"})
+TRIGGER_STATUS = {"Succeeded": "success", "Failed": "failed", "Canceled": "canceled"}
+"""The trigger event's ``status`` for each terminal state."""
+_CANONICAL = {s.lower(): s for s in TERMINAL_STATES}
+
+
+@dataclass(frozen=True)
+class DeploymentTarget:
+    """Where a deployment lives: a resource group, or a subscription (``resource_group`` None)."""
+
+    scope: str
+    subscription_id: str
+    resource_group: str | None
+
+
+def target_of(scope: str) -> DeploymentTarget:
+    """A subscription or resource-group scope as a deployment target; anything else is refused."""
+    try:
+        scope = normalize_scope(scope)
+    except ValueError as err:
+        raise AirflowException(f"Invalid deployment scope {scope!r}: {err}") from None
+    parts = scope.split("/")
+    if len(parts) == 3 and parts[1] == "subscriptions":
+        return DeploymentTarget(scope, parts[2], None)
+    if len(parts) == 5 and parts[3] == "resourceGroups":
+        return DeploymentTarget(scope, parts[2], parts[4])
+    raise AirflowException(
+        f"Deployment scope {scope!r} is not supported: use /subscriptions/<id> or a resource group "
+        "(management-group and tenant deployments are not supported by these operators yet)"
+    )
+
+
+def deployment_scope(subscription_id: str | None, resource_group_name: str | None, scope: str | None) -> str:
+    """The ARM scope a deployment lives at: ``scope`` when given, else the resource group's."""
+    if scope:
+        return scope.rstrip("/")
+    if not (subscription_id and resource_group_name):
+        raise ValueError("give scope, or subscription_id and resource_group_name")
+    return f"/subscriptions/{subscription_id}/resourceGroups/{resource_group_name}"
+
+
+def provisioning_state(deployment: Any) -> str:
+    """``properties.provisioningState`` as ARM spells it (the SDK gives an enum; ``str()`` of it is not
+    the value). Terminal states get their canonical case; anything else is returned as sent."""
+    props = getattr(deployment, "properties", None)
+    if props is None and isinstance(deployment, Mapping):
+        props = deployment.get("properties")
+    raw = getattr(props, "provisioning_state", None)
+    if raw is None and isinstance(props, Mapping):
+        raw = props.get("provisioningState")
+    text = str(getattr(raw, "value", raw) or "")
+    return _CANONICAL.get(text.lower(), text)
+
+
+def operation_failure(op: Mapping[str, Any]) -> str | None:
+    """One failed deployment operation: target resource and ARM's ``statusMessage``, verbatim."""
+    props = op.get("properties") or {}
+    if str(props.get("provisioningState", "")).lower() != "failed":
+        return None
+    target = props.get("targetResource") or {}
+    what = f"{target.get('resourceType', '?')} '{target.get('resourceName', '?')}'" if target else "(no target)"
+    message = props.get("statusMessage")
+    error = message.get("error") if isinstance(message, Mapping) else None
+    if isinstance(error, Mapping):
+        text = " ".join(error_lines(error)).strip()
+    else:
+        text = message if isinstance(message, str) else json.dumps(message, default=str)
+    return f"{what} ({props.get('statusCode', 'no status code')}): {text}"
+
+
+def timeout_message(name: str, scope: str, state: Any) -> str:
+    return (
+        f"Deployment {name} at {scope} is still {state} after the operator's timeout. It keeps running in "
+        "Azure; a retry of this task re-attaches to it (same deployment name), or cancel it in the portal."
+    )
