@@ -12,9 +12,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.api_fastapi.auth.managers.base_auth_manager import BaseAuthManager
-from airflow.api_fastapi.auth.managers.exceptions import AuthManagerRefreshTokenExpiredException
 from airflow.configuration import conf
 
+from airflow_identity_provider import version_compat
 from airflow_identity_provider.auth.rules import audit, policy
 from airflow_identity_provider.auth.rules.settings import (
     SettingsError,
@@ -22,6 +22,7 @@ from airflow_identity_provider.auth.rules.settings import (
     settings_warnings,
 )
 from airflow_identity_provider.auth.rules.user import IdentityUser
+from airflow_identity_provider.version_compat import AuthManagerRefreshTokenExpiredException
 
 if TYPE_CHECKING:
     from airflow.api_fastapi.auth.managers.base_auth_manager import ResourceMethod
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
         VariableDetails,
     )
     from airflow.api_fastapi.common.types import MenuItem
+    from airflow.cli.cli_config import CLICommand
     from fastapi import FastAPI
 
     from airflow_identity_provider.auth.idp.oidc import OidcProvider
@@ -74,6 +76,12 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
         for provider in self.providers.values():
             for warning in settings_warnings(provider.settings):
                 log.warning("airflow-identity-provider: %s", warning)
+        if not version_compat.CAN_END_SESSION_ON_REFRESH and any(
+            p.settings.revalidate_interval for p in self.providers.values()
+        ):
+            version_compat.warn_missing("end_session_on_refresh")
+        if version_compat.token_revoker(self) is None:
+            version_compat.warn_missing("revoke_token")
         if not conf.get("api", "base_url", fallback=""):
             self._fail(
                 "[api] base_url: is empty; set it to the public URL of Airflow, e.g. https://airflow.example.com/"
@@ -126,6 +134,8 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
         """
         provider = self.providers.get(user.idp) or self.provider
         interval = provider.settings.revalidate_interval
+        if not version_compat.CAN_END_SESSION_ON_REFRESH:
+            return None  # Airflow < 3.1.7 has no way to end the session here (warned once at init)
         if interval and time.time() - user.auth_time > interval:
             audit.emit("revalidation_required", user=user.user_id, signed_in_at=user.auth_time)
             raise AuthManagerRefreshTokenExpiredException(f"session of {user.user_id} is due for revalidation")
@@ -141,6 +151,15 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
         from airflow.api_fastapi.app import AUTH_MANAGER_FASTAPI_APP_PREFIX
 
         return f"{AUTH_MANAGER_FASTAPI_APP_PREFIX}/logout"
+
+    @staticmethod
+    def get_cli_commands() -> list[CLICommand]:
+        """``airflow identity-auth-manager ...``. Airflow 3.1 registers auth-manager commands only this way;
+        3.2+ reads the provider's "cli" entry and then skips this for our provider (no duplicate). Remove when
+        the floor is 3.2."""
+        from airflow_identity_provider.auth.cli import get_identity_cli_commands
+
+        return get_identity_cli_commands()
 
     def get_fastapi_app(self) -> FastAPI | None:
         from airflow_identity_provider.auth.routes import create_auth_app

@@ -26,8 +26,14 @@ def revoked_token_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
     """A throw-away metadata DB holding only Airflow's revoked_token table: logout revokes for real, and
     no test writes to the default ~/airflow/airflow.db."""
     from airflow import settings
-    from airflow.models.revoked_token import RevokedToken
     from sqlalchemy import create_engine
+
+    from tests.support.versions import HAS_TOKEN_REVOCATION
+
+    if not HAS_TOKEN_REVOCATION:  # Airflow 3.1: no revoked_token table, nothing is written
+        yield
+        return
+    from airflow.models.revoked_token import RevokedToken
     from sqlalchemy.orm import scoped_session, sessionmaker
 
     engine = create_engine(f"sqlite:///{tmp_path / 'revoked_token.db'}")

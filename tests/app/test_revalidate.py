@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
-from airflow.api_fastapi.auth.managers.exceptions import AuthManagerRefreshTokenExpiredException
 
+from airflow_identity_provider import version_compat
 from airflow_identity_provider.auth.rules.roles import Role
 from airflow_identity_provider.auth.rules.user import IdentityUser
+from airflow_identity_provider.version_compat import AuthManagerRefreshTokenExpiredException
+from tests.support.versions import needs_session_end_on_refresh
 
 
 def user(signed_in_seconds_ago: float) -> IdentityUser:
@@ -20,12 +23,14 @@ def test_fresh_session_is_left_alone(make_client) -> None:
     assert manager.refresh_user(user=user(10)) is None
 
 
+@needs_session_end_on_refresh
 def test_session_past_the_interval_must_sign_in_again(make_client) -> None:
     _, manager = make_client(revalidate_interval="60")
     with pytest.raises(AuthManagerRefreshTokenExpiredException):
         manager.refresh_user(user=user(61))
 
 
+@needs_session_end_on_refresh
 def test_token_without_auth_time_is_treated_as_due(make_client) -> None:
     _, manager = make_client(revalidate_interval="60")
     with pytest.raises(AuthManagerRefreshTokenExpiredException):
@@ -56,6 +61,7 @@ def test_tokens_not_minted_through_a_configured_provider_are_refused(make_client
         manager.deserialize_user(claims)
 
 
+@needs_session_end_on_refresh
 def test_each_provider_applies_its_own_interval(make_client, monkeypatch: pytest.MonkeyPatch, stub_op) -> None:
     for name, interval in (("staff", "60"), ("contractors", "3600")):
         prefix = f"AIRFLOW__IDENTITY_AUTH_MANAGER_{name.upper()}__"
@@ -69,3 +75,20 @@ def test_each_provider_applies_its_own_interval(make_client, monkeypatch: pytest
     staff = IdentityUser("s", "S", "", Role.VIEWER, auth_time=signed_in_long_ago, idp="staff")
     with pytest.raises(AuthManagerRefreshTokenExpiredException):
         manager.refresh_user(user=staff)
+
+
+def test_airflow_without_session_end_ignores_the_interval_and_says_so(make_client, monkeypatch, caplog) -> None:
+    """Airflow < 3.1.7: refresh_user() must never raise (3.1.5/3.1.6 would answer 500), so the interval is
+    ignored, with one warning at start."""
+    monkeypatch.setattr(version_compat, "CAN_END_SESSION_ON_REFRESH", False)
+    monkeypatch.setattr(version_compat, "_warned", set())
+    with caplog.at_level(logging.WARNING, logger="airflow_identity_provider.version_compat"):
+        _, manager = make_client(revalidate_interval="60")
+        make_client(revalidate_interval="60")
+    assert manager.refresh_user(user=user(10**6)) is None
+    lines = [r.getMessage() for r in caplog.records if "revalidate_interval" in r.getMessage()]
+    assert lines == [
+        f"airflow-identity-provider: Airflow {version_compat.AIRFLOW_VERSION_STRING} cannot end a browser session "
+        "from the auth manager (needs 3.1.7+): revalidate_interval is ignored and sessions last [api_auth] "
+        "jwt_expiration_time"
+    ]

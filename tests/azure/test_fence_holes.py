@@ -26,6 +26,7 @@ import pytest
 
 from dev.airflow_server import airflow_env, migrate
 from dev.arm_emulator.client import ArmEmulator, RecordedRequest
+from tests.support.versions import IMPORT_DAGBAG
 
 pytestmark = pytest.mark.integration
 
@@ -407,9 +408,8 @@ def setup_emulator(emu: ArmEmulator) -> dict[str, str]:
 
 # ------------------------------------------------------------------------------------------------ runner
 
-RUNNER = """
+RUNNER = IMPORT_DAGBAG + """
 import json, os, ssl, sys, urllib.request
-from airflow.dag_processing.dagbag import DagBag
 
 def recorded():
     with urllib.request.urlopen(os.environ["EMU_HTTP"] + "/_emulator/requests", timeout=30) as resp:

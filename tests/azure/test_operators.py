@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, TaskDeferred
 
 from airflow_identity_provider.azure.operators import (
     AzureResourceGroupCreateOrUpdateOperator,
@@ -39,6 +38,7 @@ from airflow_identity_provider.azure.operators._template import (
 )
 from airflow_identity_provider.azure.preflight import PreflightRefused
 from airflow_identity_provider.azure.triggers.deployment import AzureDeploymentTrigger
+from airflow_identity_provider.version_compat import AirflowException, TaskDeferred
 from tests.azure.test_arm_emulator import CLIENT, SUB, TENANT, arm_extras, emulator, set_conn
 
 pytestmark = pytest.mark.integration

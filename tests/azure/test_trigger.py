@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, TaskDeferred
 
 from airflow_identity_provider.azure.operators._template import default_deployment_name
 from airflow_identity_provider.azure.triggers.deployment import AzureDeploymentTrigger
+from airflow_identity_provider.version_compat import AirflowException, TaskDeferred
 from tests.azure.test_operators import (
     CONN_ID,
     RG,

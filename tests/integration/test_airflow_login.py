@@ -21,6 +21,7 @@ from dev.idp.local_idp import (
     start_local_idp,
 )
 from tests.support.deployment import Deployment, local_deployment
+from tests.support.versions import HAS_TOKEN_REVOCATION, HAS_UI_AUTH_ME, needs_token_revocation
 
 pytestmark = pytest.mark.integration
 
@@ -52,8 +53,9 @@ def test_admin_signs_in_and_reaches_ui_and_api(deployment: Deployment) -> None:
     assert callback.status_code == 303, callback.text
     assert callback.headers["location"] == f"{deployment.url}/dags?tab=all"
     assert browser.cookies.get("_token")
-    me = browser.get(f"{deployment.url}/ui/auth/me")
-    assert me.status_code == 200 and me.json()["id"] == "alice"
+    if HAS_UI_AUTH_ME:
+        me = browser.get(f"{deployment.url}/ui/auth/me")
+        assert me.status_code == 200 and me.json()["id"] == "alice"
     assert browser.get(f"{deployment.url}/api/v2/dags").status_code == 200
     assert browser.get(f"{deployment.url}/api/v2/variables").status_code == 200
     menus = browser.get(f"{deployment.url}/ui/auth/menus").json()
@@ -104,7 +106,8 @@ def test_logout_revokes_the_token_and_ends_the_idp_session(deployment: Deploymen
     # The Airflow token was revoked by our /auth/logout (and, from Airflow 3.3, by the core route too), the
     # IdP session by end_session.
     reused = httpx.get(f"{deployment.url}/api/v2/variables", headers={"Authorization": f"Bearer {token}"})
-    assert reused.status_code in (401, 403)
+    # Airflow 3.1 cannot revoke (logged once by the auth manager): a kept copy works until it expires.
+    assert reused.status_code in ((401, 403) if HAS_TOKEN_REVOCATION else (200,))
     assert browser.get(f"{deployment.url}/api/v2/dags").status_code == 401
     core = browser.get(f"{deployment.url}/api/v2/auth/login")
     again = browser.get(f"{deployment.url}{core.headers['location']}")
@@ -119,6 +122,7 @@ def assert_revoked(response: httpx.Response) -> None:
     assert response.json()["detail"] == "Invalid JWT token"
 
 
+@needs_token_revocation
 def test_our_logout_alone_revokes_the_airflow_jwt(deployment: Deployment) -> None:
     """Someone kept a copy of the session's JWT (another tab, a script, an attacker who read it). Only our
     /auth/logout is called, as the no-role page's link and a bookmarked logout do, never the core route."""
@@ -139,7 +143,8 @@ def test_our_logout_revokes_a_bearer_token_and_never_fails(deployment: Deploymen
     copy = {"Authorization": f"Bearer {token}"}
     # An API client signing out with its Bearer token only (no cookie).
     assert httpx.get(f"{deployment.url}/auth/logout", headers=copy).status_code == 302
-    assert_revoked(httpx.get(f"{deployment.url}/api/v2/dags", headers=copy))
+    if HAS_TOKEN_REVOCATION:  # Airflow 3.1 cannot revoke; signing out must still never fail
+        assert_revoked(httpx.get(f"{deployment.url}/api/v2/dags", headers=copy))
     expired = "eyJhbGciOiJIUzUxMiJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6MX0.c2lnbmF0dXJl"  # exp 1970, not signed by us
     for cookie, bearer in (("", ""), ("garbage", "garbage.with.dots"), (expired, expired), (token, token)):
         response = httpx.get(

@@ -19,6 +19,7 @@ import pytest
 
 from dev.airflow_server import airflow_env, migrate
 from dev.arm_emulator.client import ArmEmulator
+from tests.support.versions import IMPORT_DAGBAG, dagbag_class
 
 pytestmark = pytest.mark.integration
 
@@ -31,9 +32,8 @@ SUBSCRIPTION = "22222222-2222-2222-2222-222222222222"
 CLIENT = "33333333-3333-3333-3333-333333333333"
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 
-RUN_DAGS = """
+RUN_DAGS = IMPORT_DAGBAG + """
 import json, sys
-from airflow.dag_processing.dagbag import DagBag
 
 bag = DagBag(dag_folder=sys.argv[1])
 assert not bag.import_errors, bag.import_errors
@@ -67,7 +67,7 @@ def demo_connection(emu: ArmEmulator) -> dict[str, Any]:
 
 
 def test_demo_dags_parse_without_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    DagBag = dagbag_class()
 
     def no_network(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError(f"a DAG file opened a network connection at import time: {args!r}")

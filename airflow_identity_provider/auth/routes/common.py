@@ -31,6 +31,6 @@ def is_secure(request: Request) -> bool:
 
 
 def is_safe_next(url: str, request: Request) -> bool:
-    from airflow.api_fastapi.core_api.security import is_safe_url
+    from airflow_identity_provider.version_compat import is_safe_url
 
     return is_safe_url(url, request=request)

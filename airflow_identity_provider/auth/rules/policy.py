@@ -38,6 +38,7 @@ from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
 from airflow.api_fastapi.common.types import MenuItem
 
 from airflow_identity_provider.auth.rules.roles import Role
+from airflow_identity_provider.version_compat import menu_item
 
 ResourceName = Literal["configuration", "connection", "dag", "asset", "asset_alias", "pool", "variable", "backfill"]
 
@@ -95,7 +96,14 @@ _VIEW_MIN_ROLE: Final[Mapping[AccessView, Role]] = {
 _CUSTOM_VIEW: Final[Mapping[Role, tuple[str, ...]]] = {Role.VIEWER: (GET, MENU), Role.ADMIN: _WRITES}
 
 # The permission FAB checks before showing each menu entry.
-_MENU_TARGET: Final[Mapping[MenuItem, tuple[str, DagAccessEntity | None, str] | AccessView]] = {
+_MenuTarget = tuple[str, DagAccessEntity | None, str] | AccessView
+# Entries newer than the floor, by name: an Airflow without the entry never asks about it.
+_NEWER_MENU_TARGET: Final[Mapping[str, _MenuTarget]] = {
+    # No FAB permission exists; the page reads deadlines with GET dag RUN (see the module docstring). 3.3+.
+    "DEADLINES":               ("dag", DagAccessEntity.RUN, GET),
+    "JOBS":                    AccessView.JOBS,  # 3.2+
+}
+_MENU_TARGET: Final[Mapping[MenuItem, _MenuTarget]] = {
     MenuItem.DAGS:             ("dag", None, MENU),
     MenuItem.ASSETS:           ("asset", None, MENU),
     MenuItem.CONNECTIONS:      ("connection", None, MENU),
@@ -105,12 +113,10 @@ _MENU_TARGET: Final[Mapping[MenuItem, tuple[str, DagAccessEntity | None, str] | 
     MenuItem.XCOMS:            ("dag", DagAccessEntity.XCOM, MENU),
     MenuItem.AUDIT_LOG:        ("dag", DagAccessEntity.AUDIT_LOG, MENU),
     MenuItem.REQUIRED_ACTIONS: ("dag", DagAccessEntity.HITL_DETAIL, MENU),
-    # No FAB permission exists; the page reads deadlines with GET dag RUN (see the module docstring).
-    MenuItem.DEADLINES:        ("dag", DagAccessEntity.RUN, GET),
     MenuItem.PLUGINS:          AccessView.PLUGINS,
     MenuItem.PROVIDERS:        AccessView.PROVIDERS,
     MenuItem.DOCS:             AccessView.DOCS,
-    MenuItem.JOBS:             AccessView.JOBS,
+    **{item: target for name, target in _NEWER_MENU_TARGET.items() if (item := menu_item(name)) is not None},
 }
 # fmt: on
 
@@ -210,7 +216,7 @@ def is_custom_view_allowed(role: Role, method: str, resource_name: str) -> bool:
     return verb is not None and verb in _CUSTOM_VIEW_GRANTS[role]
 
 
-def _menu_roles(target: tuple[str, DagAccessEntity | None, str] | AccessView) -> frozenset[Role]:
+def _menu_roles(target: _MenuTarget) -> frozenset[Role]:
     if isinstance(target, AccessView):
         return _VIEW_ROLES[target]
     resource, entity, method = target

@@ -17,6 +17,8 @@ import jwt as pyjwt
 from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
 from airflow.configuration import conf
 
+from airflow_identity_provider import version_compat
+
 if TYPE_CHECKING:
     from fastapi import Request
 
@@ -50,22 +52,20 @@ def revoke_request_tokens(manager: object, request: Request) -> int:
 
     Never raises: signing out must work with no token, an expired or a forged one, or the database down.
     """
-    # getattr: BaseAuthManager.revoke_token (and the revoked_token table it writes) exist from Airflow 3.2.
-    revoke = getattr(manager, "revoke_token", None)
+    # None before Airflow 3.2 (no BaseAuthManager.revoke_token, no revoked_token table).
+    revoke = version_compat.token_revoker(manager)
     now = time.time()
     tokens = {jti: token for token in request_tokens(request) if (jti := _revocable_jti(token, now=now))}
     if revoke is None:
         if tokens:
-            log.warning("Airflow before 3.2 cannot revoke tokens: the signed-out token stays valid until it expires")
+            version_compat.warn_missing("revoke_token")
         return 0
-    from airflow.models.revoked_token import RevokedToken
-
     revoked = 0
     for jti, token in tokens.items():
         try:
             revoke(token)  # verifies signature, issuer and audience; swallows (and logs) its own failures
             # Asked, not assumed: a forged token or a database error leaves nothing revoked.
-            revoked += RevokedToken.is_revoked(jti)
+            revoked += version_compat.is_token_revoked(jti)
         except Exception:
             log.warning("Could not revoke an Airflow token at logout", exc_info=True)
     return revoked

@@ -235,7 +235,7 @@ class AzureResourceManagerAsyncHook(ArmHookBase):
     async def load_settings(self) -> ArmConnectionSettings:
         """Read and validate the connection without blocking the event loop."""
         if self._settings is None:
-            from airflow.sdk.log import amask_secret
+            from airflow_identity_provider.version_compat import amask_secret
 
             conn = await self.aget_connection(self.azure_resource_manager_conn_id)
             settings = settings_from_connection(conn)

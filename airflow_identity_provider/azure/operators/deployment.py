@@ -25,7 +25,6 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import conf
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_identity_provider.azure.deployments.state import (
@@ -51,6 +50,7 @@ from airflow_identity_provider.azure.rules.arm_json import as_dict, error_lines
 from airflow_identity_provider.azure.rules.deployment_checks import secure_parameter_names
 from airflow_identity_provider.azure.rules.preflight_rules import REQUIRED_ACTIONS
 from airflow_identity_provider.azure.triggers.deployment import AzureDeploymentTrigger
+from airflow_identity_provider.version_compat import conf
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

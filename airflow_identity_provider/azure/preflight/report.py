@@ -7,14 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from airflow.sdk.exceptions import AirflowFailException
-
 from airflow_identity_provider.azure.rules.overprivilege import Finding
 from airflow_identity_provider.azure.rules.preflight_rules import ALLOWED_SCOPES_SETTING, Violation
 from airflow_identity_provider.azure.rules.rbac import PermissionVerdict
 from airflow_identity_provider.azure.rules.template_terms import LinkedAccess
 from airflow_identity_provider.azure.rules.what_if_diagnostics import Diagnostic
 from airflow_identity_provider.errors import Refusal
+from airflow_identity_provider.version_compat import AirflowFailException
 
 __all__ = [
     "LEAST_PRIVILEGE_MODES",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_identity_provider.azure.operators._template import TemplateSourceError
 from airflow_identity_provider.azure.preflight import PreflightRefused
@@ -11,6 +10,7 @@ from airflow_identity_provider.azure.rules.connection_settings import Connection
 from airflow_identity_provider.azure.rules.scopes import ScopeError
 from airflow_identity_provider.clouds import CloudConfigError
 from airflow_identity_provider.errors import Refusal
+from airflow_identity_provider.version_compat import AirflowFailException
 
 
 @pytest.mark.parametrize(
