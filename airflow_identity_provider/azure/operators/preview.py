@@ -18,10 +18,25 @@ from airflow_identity_provider.azure.rules.preflight_rules import check_changes,
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_identity_provider.azure.deployments.state import DeploymentTarget
+    from airflow_identity_provider.azure.hooks.arm import AzureResourceManagerHook
+
 __all__ = ["AzureTemplateValidateOperator", "AzureTemplateWhatIfOperator"]
 
 
-class AzureTemplateValidateOperator(TemplateOperatorBase):
+class _PreviewBase(TemplateOperatorBase):
+    """Validate and what-if write nothing: the fence and the operation's own permission are all they prove."""
+
+    def _checked_target(
+        self, context: Context, hook: AzureResourceManagerHook, operation: str
+    ) -> tuple[DeploymentTarget, str]:
+        target = self._target(hook)
+        name = self._deployment_name(context)
+        self.run_preflight(context, self.make_preflight(hook), target_scope=target.scope, operation=operation)
+        return target, name
+
+
+class AzureTemplateValidateOperator(_PreviewBase):
     """Validate a template deployment (ARM's ``validate``; nothing is written).
 
     Returns ``{"deployment_name", "scope", "validated_resources": [ids], "template_hash"}``; fails with
@@ -31,11 +46,7 @@ class AzureTemplateValidateOperator(TemplateOperatorBase):
     def execute(self, context: Context) -> dict[str, Any]:
         hook = self.make_hook(context)
         try:
-            target = self._target(hook)
-            name = self._deployment_name(context)
-            self.run_preflight(
-                context, self.make_preflight(hook), target_scope=target.scope, operation="deployment_validate"
-            )
+            target, name = self._checked_target(context, hook, "deployment_validate")
             raw = self._session(hook, target, name).validate(self._body(target, self._properties(hook)))
             props = raw.get("properties") or {}
             if raw.get("error") or props.get("error"):
@@ -53,7 +64,7 @@ class AzureTemplateValidateOperator(TemplateOperatorBase):
             hook.close()
 
 
-class AzureTemplateWhatIfOperator(TemplateOperatorBase):
+class AzureTemplateWhatIfOperator(_PreviewBase):
     """Run what-if and return the change summary (XCom ``return_value``): ``{"status", "counts":
     {"Create": n, ...}, "changes": [{"resource_id", "change_type", "resource_type"}]}``.
 
@@ -81,11 +92,7 @@ class AzureTemplateWhatIfOperator(TemplateOperatorBase):
     def execute(self, context: Context) -> dict[str, Any]:
         hook = self.make_hook(context)
         try:
-            target = self._target(hook)
-            name = self._deployment_name(context)
-            self.run_preflight(
-                context, self.make_preflight(hook), target_scope=target.scope, operation="deployment_what_if"
-            )
+            target, name = self._checked_target(context, hook, "deployment_what_if")
             what_if = self._session(hook, target, name).what_if(self._body(target, self._properties(hook)))
             summary = self._log_changes(what_if)
             self._gate(what_if, hook.settings.allowed_scopes)

@@ -201,19 +201,20 @@ run(
     T([], outputs={"o": {"type": "string", "value": f"[listKeys('{OTHER_SA}','2023-01-01').keys[0].value]"}}),
 )
 # 6 langVersion 2 existing symbolic
+EXISTING_PROD_SA = {
+    "type": "Microsoft.Storage/storageAccounts",
+    "apiVersion": "2023-01-01",
+    "name": "prodsa",
+    "existing": True,
+    "resourceGroup": "rg-prod",
+}
 run(
     "2.0 existing symbolic listKeys secure output",
     {
         "languageVersion": "2.0",
         "contentVersion": "1.0.0.0",
         "resources": {
-            "sa": {
-                "type": "Microsoft.Storage/storageAccounts",
-                "apiVersion": "2023-01-01",
-                "name": "prodsa",
-                "existing": True,
-                "resourceGroup": "rg-prod",
-            }
+            "sa": EXISTING_PROD_SA
         },
         "outputs": {"k": {"type": "securestring", "value": "[listKeys('sa','2023-01-01').keys[0].value]"}},
     },
@@ -224,13 +225,7 @@ run(
         "languageVersion": "2.0",
         "contentVersion": "1.0.0.0",
         "resources": {
-            "sa": {
-                "type": "Microsoft.Storage/storageAccounts",
-                "apiVersion": "2023-01-01",
-                "name": "prodsa",
-                "existing": True,
-                "resourceGroup": "rg-prod",
-            },
+            "sa": EXISTING_PROD_SA,
             "sec": {
                 "type": "Microsoft.KeyVault/vaults/secrets",
                 "apiVersion": "2023-01-01",
