@@ -140,6 +140,12 @@ _MISSING: dict[str, str] = {
         "Airflow {version} cannot revoke tokens (needs 3.2+): a signed-out Airflow token stays valid until "
         "it expires ([api_auth] jwt_expiration_time)"
     ),
+    "per_dag_lists": (
+        "on Airflow {version}, three core routes check DAG access without a DAG id and do not filter by it "
+        "(GET /ui/backfills, PUT /api/v2/parseDagFile/<token>, GET /api/v2/eventLogs/<id>): someone whose "
+        "access comes only from dag_grants or access_control sees more there than their DAGs (fixed in 3.2)"
+    ),
+    "teams": "Airflow {version} has no teams (needs 3.2+ with [core] multi_team): team_mapping is ignored",
 }
 _warned: set[str] = set()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 from dev.airflow_server import (
     REPO_ROOT,
     AirflowProcess,
+    airflow_bin,
     airflow_env,
     free_port,
     migrate,
@@ -40,6 +42,25 @@ ROLE_MAPPING = {
     "airflow-users": "User",
     "airflow-viewers": "Viewer",
     "Airflow.Op": "Op",  # app role of the IdP's svc-etl client: machine access through POST /auth/token
+}
+# Fine-grained access without a global role: grace through a DAG grant, fiona through a DAG's access_control.
+DAG_GRANTS = [{"groups": ["analytics-operators"], "dags": ["analytics_*"], "role": "Op"}]
+DEMO_USERS: dict[str, dict[str, Any]] = {
+    user_id: {
+        "name": name,
+        "preferred_username": user_id,
+        "email": f"{user_id}@example.test",
+        "email_verified": True,
+        "groups": groups,
+    }
+    for user_id, name, groups in (
+        ("grace", "Grace Analytics", ["analytics-operators"]),
+        ("fiona", "Fiona Finance", ["finance-team"]),
+    )
+}
+ACCESS_WITHOUT_ROLE = {
+    "grace": "no role; Op on analytics_* (dag_grants)",
+    "fiona": "no role; read finance_close (its access_control)",
 }
 
 
@@ -94,7 +115,10 @@ def main() -> None:
 
     print("== starting the local OpenID provider (npm oidc-provider)")
     idp = start_local_idp(
-        redirect_uris=[f"{base}/auth/callback"], post_logout_uris=[f"{base}/auth/logged-out"], port=idp_port
+        redirect_uris=[f"{base}/auth/callback"],
+        post_logout_uris=[f"{base}/auth/logged-out"],
+        port=idp_port,
+        extra_users=DEMO_USERS,
     )
     emulator, conn_env = _start_arm_emulator(home)
     if emulator is not None:
@@ -126,12 +150,17 @@ def main() -> None:
                 "AIRFLOW__IDENTITY_AUTH_MANAGER__CLIENT_SECRET": idp.client_secret,
                 "AIRFLOW__IDENTITY_AUTH_MANAGER__SCOPES": " ".join(GROUPS_SCOPES),
                 "AIRFLOW__IDENTITY_AUTH_MANAGER__ROLE_MAPPING": json.dumps(ROLE_MAPPING),
+                "AIRFLOW__IDENTITY_AUTH_MANAGER__DAG_GRANTS": json.dumps(DAG_GRANTS),
                 "AIRFLOW__IDENTITY_AUTH_MANAGER__API_AUDIENCES": API_AUDIENCE,
                 **conn_env,
             },
         )
         print(f"== migrating the metadata database in {home}")
         migrate(env)
+        # Before the api-server starts, so that its DAG index already holds finance_close's access_control
+        # (fiona can sign in at once) and the DAGs are listed without waiting for the dag-processor.
+        print("== serializing the demo DAGs")
+        reserialize(env)
         print("== starting airflow api-server")
         server = start_api_server(home, env, port=port)
         started.append(server.component)
@@ -144,15 +173,18 @@ def main() -> None:
 
     print(f"\nAirflow:   {base}/   (sign in through the local IdP at {idp.issuer})")
     print(f"Password:  {DEFAULT_PASSWORD} for every user")
-    for user, groups in BUILTIN_USERS.items():
+    users = {**BUILTIN_USERS, **{user: claims["groups"] for user, claims in DEMO_USERS.items()}}
+    for user, groups in users.items():
         role = max((ROLE_MAPPING[g] for g in groups if g in ROLE_MAPPING), default="none (refused)", key=_rank)
-        print(f"  {user:<6} groups {', '.join(groups):<30} -> {role}")
+        access = ACCESS_WITHOUT_ROLE.get(user, role) if role == "none (refused)" else role
+        print(f"  {user:<6} groups {', '.join(groups):<30} -> {access}")
     print(
         f"Machine:   client credentials {SERVICE_CLIENT_ID}/{SERVICE_CLIENT_SECRET} at {idp.token_endpoint} "
         f"(resource {API_AUDIENCE}), then POST {base}/auth/token with the access token as Bearer"
     )
+    print("DAGs:      analytics_daily (grace may run it), finance_close (fiona may read it)")
     if emulator is not None:
-        print("DAGs:      arm_deploy_demo (deploys into rg-demo), arm_fence_refused_demo (refused by the fence)")
+        print("           arm_deploy_demo (deploys into rg-demo), arm_fence_refused_demo (refused by the fence)")
     print(f"Logs:      {home / 'logs'}\nCtrl-C stops everything.")
     while True:
         time.sleep(1)
@@ -160,6 +192,14 @@ def main() -> None:
             if component.process.poll() is not None:
                 print(f"error: {component.name} exited; its log:\n{component.log_tail()}", file=sys.stderr)
                 stop()
+
+
+def reserialize(env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [airflow_bin(), "dags", "reserialize"], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"airflow dags reserialize failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
 
 
 def _rank(role: str) -> int:

@@ -1,7 +1,8 @@
 """``IdentityAuthManager``: Airflow's auth-manager contract, delegating to small pure modules.
 
-Every ``is_authorized_*`` answer comes from the role in the Airflow JWT and the in-memory table in
-``auth.rules.policy``: no network, no database, so list pages stay fast however many DAGs there are.
+Every ``is_authorized_*`` answer comes from the roles, groups and teams in the Airflow JWT, the role
+tables compiled at start and the in-memory DAG index (``auth.services.authorizer``): no network, no
+database on the request path, so list pages stay fast however many DAGs there are.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from airflow.api_fastapi.auth.managers.base_auth_manager import BaseAuthManager
 from airflow.configuration import conf
 
 from airflow_identity_provider import version_compat
-from airflow_identity_provider.auth.rules import audit, policy
+from airflow_identity_provider.auth.lifecycle import ConfigurationFailure, fail_at_start
+from airflow_identity_provider.auth.rules import audit
 from airflow_identity_provider.auth.rules.settings import (
     SettingsError,
     load_all_settings,
@@ -35,44 +37,35 @@ if TYPE_CHECKING:
         DagAccessEntity,
         DagDetails,
         PoolDetails,
+        TeamDetails,
         VariableDetails,
     )
-    from airflow.api_fastapi.common.types import MenuItem
+    from airflow.api_fastapi.common.types import ExtraMenuItem, MenuItem
     from airflow.cli.cli_config import CLICommand
     from fastapi import FastAPI
 
+    from airflow_identity_provider.auth.catalog.dag_index import DagIndex
     from airflow_identity_provider.auth.idp.oidc import OidcProvider
+    from airflow_identity_provider.auth.services.authorizer import Authorizer
 
 log = logging.getLogger(__name__)
 
 
-class ConfigurationFailure(SystemExit):
-    """Stops the api-server at start with one line naming the setting, instead of a trace at first login."""
-
-
-def _stop_api_server_supervisor() -> None:
-    """With [api] workers > 1, uvicorn's supervisor restarts a worker that exits, forever; a bad setting
-    would then loop instead of stopping the api-server. Stop the supervisor too, but only when it really
-    is the api-server that spawned this worker."""
-    import multiprocessing
-    import os
-    import signal
-
-    if multiprocessing.parent_process() is None:
-        return
-    try:
-        import psutil
-
-        cmdline = " ".join(psutil.Process(os.getppid()).cmdline())
-    except Exception:
-        return
-    if "api_server" in cmdline or "api-server" in cmdline:
-        os.kill(os.getppid(), signal.SIGTERM)
-
-
 class IdentityAuthManager(BaseAuthManager[IdentityUser]):
     def init(self) -> None:
-        super().init()
+        try:
+            # With [core] multi_team, the core checks that every team of team_mapping exists in the DB.
+            super().init()
+        except ValueError as err:
+            self._fail(f"team_mapping: {err} Create them with `airflow teams create <name>`, or fix the team names.")
+        if self._get_teams() and not conf.getboolean("core", "multi_team", fallback=False):
+            if version_compat.AIRFLOW_V_3_2_PLUS:
+                log.warning("airflow-identity-provider: team_mapping is set but [core] multi_team is off; ignored")
+            else:
+                version_compat.warn_missing("teams")
+        if not version_compat.AIRFLOW_V_3_2_PLUS and any(p.settings.access.grants for p in self.providers.values()):
+            version_compat.warn_missing("per_dag_lists")
+        self.dag_index.start()
         for provider in self.providers.values():
             for warning in settings_warnings(provider.settings):
                 log.warning("airflow-identity-provider: %s", warning)
@@ -104,9 +97,7 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
 
     @staticmethod
     def _fail(message: str) -> NoReturn:
-        log.error("airflow-identity-provider: %s", message)
-        _stop_api_server_supervisor()
-        raise ConfigurationFailure(f"airflow-identity-provider: {message}")
+        fail_at_start(message)
 
     @property
     def state_secret(self) -> str:
@@ -166,7 +157,27 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
 
         return create_auth_app(self)
 
-    # --- authorization: all answered from the role in the token ------------------------------------
+    # --- authorization: from the token and in-memory tables (services.authorizer) ------------------------
+
+    @cached_property
+    def dag_index(self) -> DagIndex:
+        from airflow_identity_provider.auth.catalog.dag_index import DagIndex
+
+        return DagIndex()
+
+    @cached_property
+    def authorizer(self) -> Authorizer:
+        from airflow_identity_provider.auth.services.authorizer import Authorizer
+
+        return Authorizer({name: p.settings.access for name, p in self.providers.items()}, self.dag_index)
+
+    def access_control_names(self) -> frozenset[str]:
+        return self.authorizer.access_control_names()
+
+    def _get_teams(self) -> set[str]:
+        return {
+            team for p in self.providers.values() for teams in p.settings.access.team_mapping.values() for team in teams
+        }
 
     def is_authorized_configuration(
         self,
@@ -176,7 +187,7 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
         details: ConfigurationDetails | None = None,
         **kwargs: Any,
     ) -> bool:
-        return policy.is_allowed(user.role, "configuration", method)
+        return self.authorizer.allows(user, "configuration", method)
 
     def is_authorized_connection(
         self,
@@ -186,7 +197,7 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
         details: ConnectionDetails | None = None,
         **kwargs: Any,
     ) -> bool:
-        return policy.is_allowed(user.role, "connection", method)
+        return self.authorizer.allows(user, "connection", method, team_name=_team(details))
 
     def is_authorized_dag(
         self,
@@ -197,7 +208,13 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
         details: DagDetails | None = None,
         **kwargs: Any,
     ) -> bool:
-        return policy.is_allowed(user.role, "dag", method, access_entity)
+        return self.authorizer.allows_dag(
+            user,
+            method,
+            access_entity=access_entity,
+            dag_id=details.id if details else None,
+            team_name=_team(details),
+        )
 
     def is_authorized_asset(
         self,
@@ -207,7 +224,7 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
         details: AssetDetails | None = None,
         **kwargs: Any,
     ) -> bool:
-        return policy.is_allowed(user.role, "asset", method)
+        return self.authorizer.allows(user, "asset", method)
 
     def is_authorized_asset_alias(
         self,
@@ -217,7 +234,7 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
         details: AssetAliasDetails | None = None,
         **kwargs: Any,
     ) -> bool:
-        return policy.is_allowed(user.role, "asset_alias", method)
+        return self.authorizer.allows(user, "asset_alias", method)
 
     def is_authorized_pool(
         self,
@@ -227,7 +244,7 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
         details: PoolDetails | None = None,
         **kwargs: Any,
     ) -> bool:
-        return policy.is_allowed(user.role, "pool", method)
+        return self.authorizer.allows(user, "pool", method, team_name=_team(details))
 
     def is_authorized_variable(
         self,
@@ -237,24 +254,40 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
         details: VariableDetails | None = None,
         **kwargs: Any,
     ) -> bool:
-        return policy.is_allowed(user.role, "variable", method)
+        return self.authorizer.allows(user, "variable", method, team_name=_team(details))
 
     def is_authorized_backfill(self, *, method: ResourceMethod, user: IdentityUser, **kwargs: Any) -> bool:
         # Airflow 3.0 still calls this; 3.1+ checks backfills as DAG runs, which is what this does too.
-        return policy.is_allowed(user.role, "backfill", method)
+        return self.authorizer.allows(user, "backfill", method)
 
     def is_authorized_view(self, *, access_view: AccessView, user: IdentityUser, **kwargs: Any) -> bool:
-        return policy.is_view_allowed(user.role, access_view)
+        return self.authorizer.allows_view(user, access_view)
 
     def is_authorized_custom_view(
         self, *, method: ResourceMethod | str, resource_name: str, user: IdentityUser, **kwargs: Any
     ) -> bool:
-        return policy.is_custom_view_allowed(user.role, str(method), resource_name)
+        return self.authorizer.allows_custom_view(user, method, resource_name)
+
+    def is_authorized_team(
+        self, *, method: ResourceMethod, user: IdentityUser, details: TeamDetails | None = None, **kwargs: Any
+    ) -> bool:
+        # A team question without a team name is answered no (in_team reads None as "no team").
+        return details is not None and bool(details.name) and self.authorizer.in_team(user, details.name, method)
+
+    def is_authorized_hitl_task(self, *, assigned_users: set[str], user: IdentityUser) -> bool:
+        return self.authorizer.is_hitl_assignee(user, assigned_users)
 
     def filter_authorized_menu_items(self, menu_items: list[MenuItem], *, user: IdentityUser) -> list[MenuItem]:
-        return policy.allowed_menu_items(user.role, menu_items)
+        return self.authorizer.menu_items(user, menu_items)
 
-    # The defaults check ids one at a time; the answer depends only on the role, so check once.
+    def get_extra_menu_items(self, *, user: IdentityUser) -> list[ExtraMenuItem]:
+        """Adds "My access" for everyone signed in: their roles, grants and DAGs, and why (``routes.my_access``)."""
+        from airflow.api_fastapi.app import AUTH_MANAGER_FASTAPI_APP_PREFIX
+        from airflow.api_fastapi.common.types import ExtraMenuItem
+
+        return [ExtraMenuItem(text="My access", href=f"{AUTH_MANAGER_FASTAPI_APP_PREFIX}/my-access")]
+
+    # The defaults check ids one at a time through is_authorized_*; these answer a whole set at once.
 
     def filter_authorized_dag_ids(
         self,
@@ -264,7 +297,7 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
         method: ResourceMethod = "GET",
         team_name: str | None = None,
     ) -> set[str]:
-        return set(dag_ids) if policy.is_allowed(user.role, "dag", method) else set()
+        return self.authorizer.filter_dags(user, dag_ids, method, team_name=team_name)
 
     def filter_authorized_connections(
         self,
@@ -274,7 +307,7 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
         method: ResourceMethod = "GET",
         team_name: str | None = None,
     ) -> set[str]:
-        return set(conn_ids) if policy.is_allowed(user.role, "connection", method) else set()
+        return self.authorizer.filter_named(user, "connection", conn_ids, method, team_name=team_name)
 
     def filter_authorized_pools(
         self,
@@ -284,7 +317,7 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
         method: ResourceMethod = "GET",
         team_name: str | None = None,
     ) -> set[str]:
-        return set(pool_names) if policy.is_allowed(user.role, "pool", method) else set()
+        return self.authorizer.filter_named(user, "pool", pool_names, method, team_name=team_name)
 
     def filter_authorized_variables(
         self,
@@ -294,7 +327,13 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
         method: ResourceMethod = "GET",
         team_name: str | None = None,
     ) -> set[str]:
-        return set(variable_keys) if policy.is_allowed(user.role, "variable", method) else set()
+        return self.authorizer.filter_named(user, "variable", variable_keys, method, team_name=team_name)
+
+
+def _team(details: object) -> str | None:
+    """The owning team the core passes in the details (Airflow 3.2+ with [core] multi_team), else None."""
+    team = getattr(details, "team_name", None)
+    return team if isinstance(team, str) and team else None
 
 
 __all__ = ["ConfigurationFailure", "IdentityAuthManager"]

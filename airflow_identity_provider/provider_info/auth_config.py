@@ -119,15 +119,44 @@ AUTH_MANAGER_CONFIG: dict[str, Any] = {
             default="",
         ),
         "role_mapping": _option(
-            "JSON object from a group or app-role value (Entra: app-role value or group object id) to one of "
-            "Viewer, User, Op, Admin. When a user matches several, the highest role wins.",
-            example='{"airflow-admins": "Admin", "airflow-viewers": "Viewer"}',
+            "JSON object from a group or app-role value (Entra: app-role value or group object id) to a role "
+            "name or a list of them: Viewer, User, Op, Admin or a role defined in roles. A user holds every "
+            "role their groups map to (the union of their permissions, as in FAB).",
+            example='{"airflow-admins": "Admin", "airflow-viewers": ["Viewer", "VariableEditor"]}',
             # Not "{}": Airflow str.format()s provider defaults, so braces here would break every CLI start.
             default="",
         ),
         "default_role": _option(
-            "Role for a signed-in user who matches no entry of role_mapping. Empty refuses sign-in.",
+            "Role for a signed-in user who matches no entry of role_mapping. Empty refuses sign-in (unless a "
+            "dag_grants entry or a DAG's access_control names one of their groups).",
             example="Viewer",
+            default="",
+        ),
+        "roles": _option(
+            "JSON object of custom roles: name -> {extends: role or list, allow: [permissions], deny: "
+            "[permissions]}. A permission is <resource>:<method>, e.g. variable:* or dag.audit_log:GET; "
+            "deny wins. A name outside the vocabulary stops the api-server at start.",
+            example='{"VariableEditor": {"extends": "Viewer", "allow": ["variable:*"]}}',
+            default="",
+        ),
+        "dag_grants": _option(
+            "JSON list of per-DAG grants: {groups, dags (globs), tags, bundles, role}. Members of any listed "
+            "group hold the role's dag and dag.* permissions on every DAG that matches a glob, carries a tag "
+            "or lives in a bundle; global permissions come only from role_mapping.",
+            example='[{"groups": ["analytics-operators"], "dags": ["analytics_*"], "role": "Op"}]',
+            default="",
+        ),
+        "honour_dag_access_control": _option(
+            "Whether a DAG file's access_control (Airflow's format, keyed by directory group or role name) "
+            "grants permissions on that DAG.",
+            example="True",
+            default="True",
+            type_="boolean",
+        ),
+        "team_mapping": _option(
+            "With [core] multi_team: JSON object from a group to a team name or a list of them. Team-owned "
+            "DAGs, connections, variables and pools are visible only to their team's members (and Admin).",
+            example='{"grp-analytics": "analytics", "grp-finance": ["finance"]}',
             default="",
         ),
         "api_audiences": _option(

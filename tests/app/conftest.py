@@ -69,7 +69,9 @@ def stub_op() -> Iterator[StubOp]:
 @pytest.fixture
 def make_client(
     stub_op: StubOp, monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., tuple[TestClient, IdentityAuthManager]]:
+) -> Iterator[Callable[..., tuple[TestClient, IdentityAuthManager]]]:
+    made: list[IdentityAuthManager] = []
+
     def make(**settings: str) -> tuple[TestClient, IdentityAuthManager]:
         values = {
             "idp": "oidc",
@@ -84,13 +86,16 @@ def make_client(
         monkeypatch.setenv("AIRFLOW__API__BASE_URL", f"{BASE}/")
         manager = IdentityAuthManager()
         manager.init()
+        made.append(manager)
         app = manager.get_fastapi_app()
         assert app is not None
         parent = FastAPI()
         parent.mount("/auth", app)  # as Airflow mounts it, so cookie paths behave as in production
         return TestClient(parent, base_url=BASE, follow_redirects=False), manager
 
-    return make
+    yield make
+    for manager in made:  # init() started each manager's DAG index thread
+        manager.dag_index.stop()
 
 
 def start_login(client: TestClient, next_url: str | None = None) -> dict[str, str]:

@@ -52,7 +52,8 @@ def test_callback_sets_small_airflow_jwt_and_returns_to_next(make_client, stub_o
     assert token
     claims = pyjwt.decode(token, options={"verify_signature": False})
     assert claims["sub"] == "alice" and claims["role"] == "Admin"
-    assert "groups" not in claims
+    # Only the groups some setting names travel in the cookie (4 KB): here the one role_mapping names.
+    assert claims["groups"] == ["airflow-admins"] and claims["roles"] == ["Admin"]
     set_cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith("_token="))
     assert "HttpOnly" in set_cookie and "Path=/" in set_cookie and "Secure" not in set_cookie
 

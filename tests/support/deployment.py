@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +32,14 @@ class Deployment:
 
 
 @contextmanager
-def local_deployment(home: Path, extra: Mapping[str, str] | None = None) -> Iterator[Deployment]:
+def local_deployment(
+    home: Path,
+    extra: Mapping[str, str] | None = None,
+    *,
+    prepare: Callable[[dict[str, str]], None] | None = None,
+) -> Iterator[Deployment]:
+    """``prepare(env)`` runs after ``airflow db migrate``, before the api-server starts (serialize DAGs, create
+    teams): the auth manager then finds them at start."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     idp = start_local_idp(redirect_uris=[f"{base}/auth/callback"], post_logout_uris=[f"{base}/auth/logged-out"])
@@ -52,6 +59,8 @@ def local_deployment(home: Path, extra: Mapping[str, str] | None = None) -> Iter
             },
         )
         migrate(env)
+        if prepare is not None:
+            prepare(env)
         server = start_api_server(home, env, port=port)
         try:
             yield Deployment(server=server, idp=idp, home=home)

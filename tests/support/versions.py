@@ -39,3 +39,11 @@ def dagbag_class() -> type:
     except ImportError:  # Airflow 3.1; remove when the floor is 3.2
         from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
     return DagBag
+
+
+# [core] multi_team with teams, team-owned DAG bundles and team_name on connections came with 3.2 (remove when the
+# floor is 3.2).
+needs_multi_team = pytest.mark.skipif(
+    not version_compat.AIRFLOW_V_3_2_PLUS,
+    reason=f"Airflow {version_compat.AIRFLOW_VERSION_STRING} has no multi-team mode (3.2+)",
+)

@@ -1,4 +1,5 @@
-"""The FastAPI sub-app Airflow mounts at ``/auth``: the browser sign-in round trip, machine tokens, sign-out.
+"""The FastAPI sub-app Airflow mounts at ``/auth``: the browser sign-in round trip, machine tokens, sign-out,
+and the signed-in user's "My access" page.
 
 The routes are thin: each parses the request, calls a function of ``auth.services`` and renders its
 result. Every failure ends on a page that says what happened and what to change, with a link to start
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from airflow_identity_provider.auth.routes import login, logout, token
+from airflow_identity_provider.auth.routes import login, logout, my_access, token
 from airflow_identity_provider.auth.services.context import AuthContext
 
 __all__ = ["create_auth_app"]
@@ -23,6 +24,6 @@ def create_auth_app(auth_manager: AuthContext) -> FastAPI:
         redoc_url=None,
     )
     app.state.auth_manager = auth_manager
-    for module in (login, token, logout):
+    for module in (login, token, logout, my_access):
         app.include_router(module.router)
     return app

@@ -22,7 +22,8 @@ from airflow_identity_provider.auth.routes.common import (
     is_safe_next,
     is_secure,
 )
-from airflow_identity_provider.auth.routes.pages import chooser_page, no_role_page, refused_page, unsafe_next_page
+from airflow_identity_provider.auth.routes.pages import chooser_page, no_role_page, page, refused_page, unsafe_next_page
+from airflow_identity_provider.auth.rules import audit
 from airflow_identity_provider.auth.rules.settings import DEFAULT_NAME
 from airflow_identity_provider.auth.rules.state import COOKIE_NAME as LOGIN_COOKIE
 from airflow_identity_provider.auth.rules.state import MAX_AGE_SECONDS
@@ -97,7 +98,33 @@ def _finish(request: Request, name: str, answer: CallbackAnswer) -> Response:
         return refused_page(result)
     if isinstance(result, NoRole):
         return no_role_page(result)
-    return _signed_in_response(request, ctx.generate_jwt(result.user), result)
+    airflow_token = ctx.generate_jwt(result.user)
+    if len(COOKIE_NAME_JWT_TOKEN) + len(airflow_token) > MAX_COOKIE_BYTES:
+        return _too_big(airflow_token, result)
+    return _signed_in_response(request, airflow_token, result)
+
+
+# Browsers drop a cookie over 4096 bytes (name + value) silently and keep the old one: the browser would
+# carry on as whoever signed in before, or loop through the IdP. Refuse instead, and say what to change.
+MAX_COOKIE_BYTES = 4000
+
+
+def _too_big(airflow_token: str, signed_in: SignedIn) -> Response:
+    user = signed_in.user
+    audit.emit(
+        "login_refused", reason="token_too_large", user=user.user_id, size=len(airflow_token), groups=len(user.groups)
+    )
+    response = page(
+        "Your Airflow session would not fit in a cookie",
+        f"You signed in as {user.name}, but the session (roles {', '.join(user.roles) or 'none'}, "
+        f"{len(user.groups)} groups that settings name, {len(user.teams)} teams) needs {len(airflow_token)} "
+        "bytes, more than a browser keeps in one cookie.",
+        detail="Ask an Airflow administrator to name fewer of your groups in role_mapping, dag_grants, "
+        "team_mapping or DAGs' access_control (e.g. one group per role instead of many).",
+        status_code=403,
+    )
+    response.delete_cookie(COOKIE_NAME_JWT_TOKEN, path=get_cookie_path())  # never keep an earlier session
+    return response
 
 
 def _signed_in_response(request: Request, airflow_token: str, signed_in: SignedIn) -> Response:

@@ -104,9 +104,9 @@ def no_role_page(no_role: NoRole) -> HTMLResponse:
     return page(
         "No Airflow role for your account",
         f"You signed in as {identity.name}, but none of your groups ({shown}, from the "
-        f"'{groups_claim}' claim) is mapped to an Airflow role.",
+        f"'{groups_claim}' claim) is mapped to an Airflow role or granted access to a DAG.",
         detail="Ask an Airflow administrator to add one of your groups to [identity_auth_manager] "
-        "role_mapping, or to set default_role.",
+        "role_mapping or dag_grants (or a DAG's access_control), or to set default_role.",
         status_code=403,
         # Not "start again": the IdP session would sign the same person in again.
         links={"Sign in as someone else": f"{AUTH_MANAGER_FASTAPI_APP_PREFIX}/logout"},

@@ -1,12 +1,11 @@
-"""Validated ID-token claims -> who the user is and which Airflow role they get. Pure functions."""
+"""Validated ID-token claims -> who the user is and which groups they are in. Pure functions."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_identity_provider.auth.rules.roles import Role
 from airflow_identity_provider.errors import Refusal
 
 
@@ -20,6 +19,8 @@ class Identity:
     name: str
     email: str
     groups: tuple[str, ...]
+    # Verified e-mail-shaped names (a verified e-mail, an Entra UPN) that HITL assignees may be written as.
+    aliases: tuple[str, ...] = ()
 
 
 def extract_groups(claims: Mapping[str, Any], claim: str) -> tuple[str, ...]:
@@ -43,14 +44,6 @@ def extract_groups(claims: Mapping[str, Any], claim: str) -> tuple[str, ...]:
     )
 
 
-def map_role(groups: Iterable[str], role_mapping: Mapping[str, Role], default_role: Role | None) -> Role | None:
-    """The highest role any group maps to; ``default_role`` when none does; ``None`` means refuse."""
-    mapped = [role_mapping[group] for group in groups if group in role_mapping]
-    if mapped:
-        return max(mapped)
-    return default_role
-
-
 def identity_from_claims(claims: Mapping[str, Any], *, groups_claim: str) -> Identity:
     """The stable id is ``sub``: names and emails change, and Airflow stores the id in run records."""
     subject = claims.get("sub")
@@ -58,7 +51,13 @@ def identity_from_claims(claims: Mapping[str, Any], *, groups_claim: str) -> Ide
         raise ClaimError("missing_sub", "The ID token has no 'sub' claim, so the user cannot be identified.")
     email = _first_str(claims, "email", "upn")
     name = _first_str(claims, "name", "preferred_username", "email", "upn") or subject
-    return Identity(user_id=subject, name=name, email=email, groups=extract_groups(claims, groups_claim))
+    # Human-in-the-loop assignees may be written as an e-mail: only one the IdP says it verified counts,
+    # since with many OIDC providers users choose (or recycle) their e-mail and preferred_username.
+    verified = claims.get("email_verified") is True or claims.get("email_verified") == "true"
+    aliases = (email,) if verified and "@" in email else ()
+    return Identity(
+        user_id=subject, name=name, email=email, groups=extract_groups(claims, groups_claim), aliases=aliases
+    )
 
 
 def _first_str(claims: Mapping[str, Any], *keys: str) -> str:

@@ -100,4 +100,10 @@ def entra_identity(claims: Mapping[str, Any], *, groups_claim: str) -> Identity:
     assert isinstance(oid, str) and isinstance(tid, str)
     email = next((v for k in ("email", "upn", "preferred_username") if isinstance(v := claims.get(k), str) and v), "")
     name = next((v for k in ("name", "preferred_username", "upn") if isinstance(v := claims.get(k), str) and v), oid)
-    return Identity(user_id=f"{tid}:{oid}", name=name, email=email, groups=extract_groups(claims, groups_claim))
+    # For human-in-the-loop assignees only the UPN: the tenant sets it, whereas Entra's email claim is not
+    # verified (the "nOAuth" problem) and preferred_username is documented as mutable.
+    upn = claims.get("upn")
+    aliases = (upn,) if isinstance(upn, str) and "@" in upn else ()
+    return Identity(
+        user_id=f"{tid}:{oid}", name=name, email=email, groups=extract_groups(claims, groups_claim), aliases=aliases
+    )

@@ -37,6 +37,7 @@ from typing import Final, Literal, TypeVar
 from airflow.api_fastapi.auth.managers.models.resource_details import AccessView, DagAccessEntity
 from airflow.api_fastapi.common.types import MenuItem
 
+from airflow_identity_provider.auth.rules.permissions import ANY_CUSTOM_VIEW, dag_key, menu_key, view_key
 from airflow_identity_provider.auth.rules.roles import Role
 from airflow_identity_provider.version_compat import menu_item
 
@@ -179,6 +180,16 @@ def _method(method: object) -> str | None:
     return value if value in METHODS else None
 
 
+def normalize_method(method: object) -> str | None:
+    """``GET`` ... ``MENU`` for a ``ResourceMethod`` member or a string in any case (PATCH is PUT)."""
+    return _method(method)
+
+
+def enum_member(enum_cls: type[_E], value: object) -> _E | None:
+    """The member of ``enum_cls`` that ``value`` is or names by value; ``None`` for anything else."""
+    return _member(enum_cls, value)
+
+
 def is_allowed(role: Role, resource: str, method: str, access_entity: DagAccessEntity | None = None) -> bool:
     """Whether ``role`` may call ``method`` on ``resource`` (and DAG sub-entity), per FAB's built-in roles.
 
@@ -269,12 +280,48 @@ def describe() -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def _target_permission(target: _MenuTarget) -> tuple[str, str]:
+    if isinstance(target, AccessView):
+        return view_key(target), GET
+    resource, entity, method = target
+    return (dag_key(entity) if resource == "dag" else resource), method
+
+
+# Each menu entry's permission as a (key, method) pair: custom roles show an entry when they hold it.
+MENU_PERMISSION: Final[Mapping[MenuItem, tuple[str, str]]] = {
+    item: _target_permission(target) for item, target in _MENU_TARGET.items()
+}
+
+
+def builtin_permissions(role: Role) -> frozenset[tuple[str, str]]:
+    """Everything ``role`` may do, as (key, method) pairs of the vocabulary in ``permissions``.
+
+    These are the same answers ``is_allowed`` and friends give, so a custom role that extends a built-in
+    one starts from exactly what that role can do (the FAB DAG rule already applied).
+    """
+    held: set[tuple[str, str]] = set()
+    for (resource, entity), by_role in _GRANTS.items():
+        key = dag_key(entity) if resource == "dag" else resource
+        held.update((key, method) for method in by_role[role])
+    held.update((view_key(view), GET) for view, roles in _VIEW_ROLES.items() if role in roles)
+    held.update((ANY_CUSTOM_VIEW, method) for method in _CUSTOM_VIEW_GRANTS[role])
+    held.update((menu_key(item), MENU) for item, roles in _MENU_ROLES.items() if role in roles)
+    if role is Role.ADMIN:
+        # FAB has no teams; with [core] multi_team, Admin is the one role that belongs to every team.
+        held.update(("team", method) for method in METHODS)
+    return frozenset(held)
+
+
 __all__ = [
+    "MENU_PERMISSION",
     "METHODS",
     "ResourceName",
     "allowed_menu_items",
+    "builtin_permissions",
     "describe",
+    "enum_member",
     "is_allowed",
     "is_custom_view_allowed",
     "is_view_allowed",
+    "normalize_method",
 ]

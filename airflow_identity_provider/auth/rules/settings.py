@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 from urllib.parse import urlsplit
 
-from airflow_identity_provider.auth.rules.roles import Role
+from airflow_identity_provider.auth.rules.access import AccessPolicy, TeamMappingError, parse_team_mapping
+from airflow_identity_provider.auth.rules.custom_roles import BUILTIN_NAMES, RoleError, RoleTable, parse_custom_roles
+from airflow_identity_provider.auth.rules.dag_grants import GrantError, parse_dag_grants
 from airflow_identity_provider.clouds import get_cloud
 from airflow_identity_provider.entra_ids import CONSUMERS, MULTI_TENANT, is_guid
 from airflow_identity_provider.errors import Refusal
@@ -52,8 +55,9 @@ class AuthSettings:
     client_secret: str = field(repr=False)
     scopes: tuple[str, ...]
     groups_claim: str
-    role_mapping: Mapping[str, Role]
-    default_role: Role | None
+    # Group or app role -> the canonical names of the roles it maps to (built-in or from ``roles``).
+    role_mapping: Mapping[str, tuple[str, ...]]
+    default_role: str | None
     id_token_signing_algs: tuple[str, ...]
     leeway: int
     http_timeout: float
@@ -66,6 +70,8 @@ class AuthSettings:
     api_client_ids: tuple[str, ...] = ()
     resolve_group_overage: bool = False
     graph_url: str = ""
+    # role_mapping, roles, dag_grants, team_mapping and honour_dag_access_control compiled together.
+    access: AccessPolicy = field(default_factory=AccessPolicy, repr=False)
 
 
 def default_values() -> dict[str, str]:
@@ -109,6 +115,20 @@ def parse_settings(raw: Mapping[str, str], *, name: str = DEFAULT_NAME) -> AuthS
     if idp == "entra":
         _check_entra(values["tenant_id"], values["cloud"] or "public", allowed_tenants)
 
+    roles = _section_value("roles", values["roles"], parse_custom_roles, RoleError)
+    role_mapping = parse_role_mapping(values["role_mapping"], roles)
+    default_role = _optional_role("default_role", values["default_role"], roles)
+    access = AccessPolicy(
+        role_mapping=role_mapping,
+        default_roles=(default_role,) if default_role else (),
+        roles=roles,
+        grants=_section_value(
+            "dag_grants", values["dag_grants"], lambda text: parse_dag_grants(text, roles), GrantError
+        ),
+        team_mapping=_section_value("team_mapping", values["team_mapping"], parse_team_mapping, TeamMappingError),
+        honour_dag_access_control=_bool("honour_dag_access_control", values["honour_dag_access_control"]),
+    )
+
     return AuthSettings(
         name=name,
         display_name=values["display_name"] or name,
@@ -118,8 +138,8 @@ def parse_settings(raw: Mapping[str, str], *, name: str = DEFAULT_NAME) -> AuthS
         client_secret=values["client_secret"],
         scopes=scopes,
         groups_claim=values["groups_claim"] or DEFAULT_GROUPS_CLAIM[idp],
-        role_mapping=parse_role_mapping(values["role_mapping"]),
-        default_role=_optional_role("default_role", values["default_role"]),
+        role_mapping=role_mapping,
+        default_role=default_role,
         id_token_signing_algs=algs,
         leeway=_int("leeway", values["leeway"], minimum=0),
         http_timeout=float(_int("http_timeout", values["http_timeout"], minimum=1)),
@@ -132,7 +152,18 @@ def parse_settings(raw: Mapping[str, str], *, name: str = DEFAULT_NAME) -> AuthS
         revalidate_interval=_int("revalidate_interval", values["revalidate_interval"], minimum=0),
         resolve_group_overage=_bool("resolve_group_overage", values["resolve_group_overage"]),
         graph_url=_graph_url(idp, values),
+        access=access,
     )
+
+
+_T = TypeVar("_T")
+
+
+def _section_value(key: str, text: str, parse: Callable[[str], _T], error: type[ValueError]) -> _T:
+    try:
+        return parse(text)
+    except error as err:
+        raise SettingsError(key, str(err)) from None
 
 
 def settings_warnings(settings: AuthSettings) -> list[str]:
@@ -187,7 +218,9 @@ def _check_entra(tenant_id: str, cloud: str, allowed_tenants: tuple[str, ...]) -
         raise SettingsError("allowed_tenants", f"expected tenant GUIDs, got {', '.join(bad)}")
 
 
-def parse_role_mapping(text: str) -> dict[str, Role]:
+def parse_role_mapping(text: str, roles: RoleTable | None = None) -> dict[str, tuple[str, ...]]:
+    """Group -> role names; a value may be one role or a list (the user holds every role, as in FAB)."""
+    lookup = {name.lower(): name for name in (roles or dict.fromkeys(BUILTIN_NAMES))}
     try:
         mapping = json.loads(text or "{}")
     except json.JSONDecodeError as err:
@@ -198,24 +231,34 @@ def parse_role_mapping(text: str) -> dict[str, Role]:
         ) from None
     if not isinstance(mapping, dict):
         raise SettingsError("role_mapping", f"expected a JSON object of group -> role, got a {type(mapping).__name__}")
-    roles: dict[str, Role] = {}
-    for group, role_name in mapping.items():
-        if not isinstance(role_name, str):
-            raise SettingsError("role_mapping", f"the role for {group!r} must be a string, got {role_name!r}")
-        try:
-            roles[group] = Role.parse(role_name)
-        except ValueError as err:
-            raise SettingsError("role_mapping", f"group {group!r}: {err}") from None
-    return roles
+    result: dict[str, tuple[str, ...]] = {}
+    for group, value in mapping.items():
+        names = [value] if isinstance(value, str) else value
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise SettingsError(
+                "role_mapping", f"the role for {group!r} must be a role name or a list of them, got {value!r}"
+            )
+        result[group] = tuple(_role_name("role_mapping", n, lookup, f"group {group!r}: ") for n in names)
+    return result
 
 
-def _optional_role(key: str, value: str) -> Role | None:
+def _role_name(key: str, name: str, lookup: Mapping[str, str], prefix: str = "") -> str:
+    canonical = lookup.get(name.strip().lower())
+    if canonical is None:
+        custom = [n for n in lookup.values() if n not in BUILTIN_NAMES]
+        known = ", ".join(BUILTIN_NAMES) + (f" or a role of roles ({', '.join(custom)})" if custom else "")
+        raise SettingsError(key, f"{prefix}{name!r} is not an Airflow role; expected one of {known}")
+    return canonical
+
+
+def _optional_role(key: str, value: str, roles: RoleTable) -> str | None:
     if not value:
         return None
+    lookup = {name.lower(): name for name in roles}
     try:
-        return Role.parse(value)
-    except ValueError as err:
-        raise SettingsError(key, f"{err}, or empty to refuse users with no mapped group") from None
+        return _role_name(key, value, lookup)
+    except SettingsError as err:
+        raise SettingsError(key, f"{err.problem}, or empty to refuse users with no mapped group") from None
 
 
 def _int(key: str, value: str, *, minimum: int) -> int:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from airflow_identity_provider.auth.idp.errors import IdpError
 from airflow_identity_provider.auth.rules import audit
-from airflow_identity_provider.auth.rules.claims import ClaimError, Identity, map_role
+from airflow_identity_provider.auth.rules.claims import ClaimError, Identity
 from airflow_identity_provider.auth.rules.id_token import TokenRejected
 from airflow_identity_provider.auth.rules.state import LoginState, decode_state, encode_state
 from airflow_identity_provider.auth.rules.user import IdentityUser
@@ -117,16 +117,27 @@ def finish_login(
     except Refusal as err:
         return Refused.of(err, next((code for kind, code in _SIGN_IN_STATUS if isinstance(err, kind)), 400))
 
-    role = map_role(identity.groups, settings.role_mapping, settings.default_role)
-    if role is None:
+    assignment = settings.access.assign(identity.groups, access_control_names=ctx.access_control_names())
+    if assignment is None:
         return NoRole(identity, settings.groups_claim)
     user = IdentityUser(
         user_id=user_id_for(ctx.providers, name, identity),
         name=identity.name,
         email=identity.email,
-        role=role,
+        roles=assignment.roles,
         auth_time=int(time.time()),
         idp=name,
+        groups=assignment.groups,
+        teams=assignment.teams,
+        aliases=identity.aliases,
     )
-    audit.emit("login", user=user.user_id, name=user.name, role=role.display_name, idp=name)
+    audit.emit(
+        "login",
+        user=user.user_id,
+        name=user.name,
+        roles=list(user.roles),
+        groups=list(user.groups),
+        teams=list(user.teams),
+        idp=name,
+    )
     return SignedIn(user, id_token, login_state.next_url)

@@ -13,7 +13,6 @@ from starlette.concurrency import run_in_threadpool
 
 from airflow_identity_provider.auth.idp.errors import IdpUnavailable
 from airflow_identity_provider.auth.rules import audit
-from airflow_identity_provider.auth.rules.claims import map_role
 from airflow_identity_provider.auth.rules.machine import machine_identity
 from airflow_identity_provider.auth.rules.user import IdentityUser
 from airflow_identity_provider.auth.services.results import Refused, user_id_for
@@ -64,13 +63,15 @@ async def exchange_token(ctx: AuthContext, assertion: str, *, cli: bool) -> Toke
         return Refused.of(refusal, 401)
     # No default_role here: with Entra, any principal of the tenant may get a token for an API whose
     # "assignment required" is off; only an explicit role mapping may grant access.
-    role = map_role(identity.groups, provider.settings.role_mapping, None)
-    if role is None:
+    assignment = provider.settings.access.assign(
+        identity.groups, access_control_names=ctx.access_control_names(), use_default=False
+    )
+    if assignment is None:
         audit.emit("token_refused", level=logging.WARNING, reason="no_mapped_role", principal=identity.user_id)
         return Refused(
             "no_mapped_role",
             f"Principal {identity.user_id} has no role mapped to an Airflow role (roles: "
-            f"{', '.join(identity.groups) or 'none'}). Assign it an app role listed in role_mapping.",
+            f"{', '.join(identity.groups) or 'none'}). Assign it an app role listed in role_mapping or dag_grants.",
             403,
         )
     lifetime = conf.getint("api_auth", "jwt_cli_expiration_time" if cli else "jwt_expiration_time")
@@ -80,11 +81,13 @@ async def exchange_token(ctx: AuthContext, assertion: str, *, cli: bool) -> Toke
         user_id_for(ctx.providers, provider.settings.name, identity),
         identity.name,
         "",
-        role,
+        assignment.roles,
         auth_time=int(time.time()),
         idp=provider.settings.name,
+        groups=assignment.groups,
+        teams=assignment.teams,
     )
-    audit.emit("token_issued", principal=user.user_id, name=user.name, role=role.display_name, cli=cli)
+    audit.emit("token_issued", principal=user.user_id, name=user.name, roles=list(user.roles), cli=cli)
     return TokenIssued(ctx.generate_jwt(user, expiration_time_in_seconds=lifetime))
 
 

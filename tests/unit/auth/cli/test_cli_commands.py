@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_identity_provider.auth.cli import commands
+from airflow_identity_provider.auth.cli import commands, explain
 from tests.support.stub_op import StubOp
 
 BASE = "http://127.0.0.1:8080"
@@ -90,18 +90,18 @@ def test_explain_covers_every_provider_or_the_one_named(
     with StubOp() as contractors:
         two_providers(monkeypatch, stub_op, contractors)
     claims = '{"sub": "u1", "name": "Una", "groups": ["contractors"]}'
-    commands.explain(argparse.Namespace(claims=claims, provider=None))
+    explain.explain(argparse.Namespace(claims=claims, provider=None))
     out = capsys.readouterr().out
     assert "provider: staff" in out and "provider: contractors" in out
     assert "role:    none: sign-in refused" in out and "role:    Viewer" in out
 
-    commands.explain(argparse.Namespace(claims=claims, provider="contractors"))
+    explain.explain(argparse.Namespace(claims=claims, provider="contractors"))
     out = capsys.readouterr().out
     assert "staff" not in out
     assert "matched: contractors" in out and "role:    Viewer" in out
 
     with pytest.raises(SystemExit) as exit_info:
-        commands.explain(argparse.Namespace(claims=claims, provider="nobody"))
+        explain.explain(argparse.Namespace(claims=claims, provider="nobody"))
     assert "no provider is named 'nobody'" in str(exit_info.value.code)
 
 
@@ -112,7 +112,7 @@ def test_explain_uses_entra_tid_oid_identity(
         monkeypatch, idp="entra", tenant_id=TENANT, client_id="airflow", role_mapping='{"Airflow.Admin": "Admin"}'
     )
     claims = f'{{"sub": "pairwise", "tid": "{TENANT}", "oid": "{OID}", "name": "Ada", "roles": ["Airflow.Admin"]}}'
-    commands.explain(argparse.Namespace(claims=claims, provider=None))
+    explain.explain(argparse.Namespace(claims=claims, provider=None))
     out = capsys.readouterr().out
     assert f"user:    {TENANT}:{OID} (Ada)" in out and "role:    Admin" in out
 
@@ -120,9 +120,9 @@ def test_explain_uses_entra_tid_oid_identity(
 def test_explain_refuses_entra_claims_the_sign_in_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
     configure(monkeypatch, idp="entra", tenant_id=TENANT, client_id="airflow", groups_claim="groups")
     with pytest.raises(SystemExit) as exit_info:
-        commands.explain(argparse.Namespace(claims='{"sub": "pairwise", "tid": "' + TENANT + '"}', provider=None))
+        explain.explain(argparse.Namespace(claims='{"sub": "pairwise", "tid": "' + TENANT + '"}', provider=None))
     assert "refused: " in str(exit_info.value.code) and "'oid'" in str(exit_info.value.code)
     overage = f'{{"sub": "s", "tid": "{TENANT}", "oid": "{OID}", "hasgroups": true}}'
     with pytest.raises(SystemExit) as exit_info:
-        commands.explain(argparse.Namespace(claims=overage, provider=None))
+        explain.explain(argparse.Namespace(claims=overage, provider=None))
     assert "group overage" in str(exit_info.value.code)

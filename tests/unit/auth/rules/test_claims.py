@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_identity_provider.auth.rules.claims import ClaimError, extract_groups, identity_from_claims, map_role
-from airflow_identity_provider.auth.rules.roles import Role
+from airflow_identity_provider.auth.rules.access import AccessPolicy
+from airflow_identity_provider.auth.rules.claims import ClaimError, extract_groups, identity_from_claims
 
-MAPPING = {"admins": Role.ADMIN, "ops": Role.OP, "viewers": Role.VIEWER}
+MAPPING = {"admins": ("Admin",), "ops": ("Op",), "viewers": ("Viewer",)}
 
 
 @pytest.mark.parametrize(
@@ -31,19 +31,20 @@ def test_extract_groups_refuses_malformed(value: object) -> None:
 
 
 @pytest.mark.parametrize(
-    ("groups", "default", "role"),
+    ("groups", "default", "roles"),
     [
-        (["viewers", "ops"], None, Role.OP),
-        (["viewers", "admins", "ops"], None, Role.ADMIN),
-        (["marketing"], None, None),
-        (["marketing"], Role.VIEWER, Role.VIEWER),
-        (["viewers"], Role.OP, Role.VIEWER),  # a mapped group wins over default_role, even if lower
-        ([], None, None),
-        (["Admins"], None, None),  # exact match: Entra GUIDs and app-role values are case-sensitive
+        (["viewers", "ops"], None, ("Viewer", "Op")),  # every mapped role, as FAB does
+        (["viewers", "admins", "ops"], None, ("Viewer", "Op", "Admin")),
+        (["marketing"], None, ()),
+        (["marketing"], "Viewer", ("Viewer",)),
+        (["viewers"], "Op", ("Viewer",)),  # a mapped group wins over default_role, even if lower
+        ([], None, ()),
+        (["Admins"], None, ()),  # exact match: Entra GUIDs and app-role values are case-sensitive
     ],
 )
-def test_map_role(groups: list[str], default: Role | None, role: Role | None) -> None:
-    assert map_role(groups, MAPPING, default) is role
+def test_roles_for(groups: list[str], default: str | None, roles: tuple[str, ...]) -> None:
+    policy = AccessPolicy(role_mapping=MAPPING, default_roles=(default,) if default else ())
+    assert policy.roles_for(groups) == roles
 
 
 def test_identity_prefers_stable_sub_and_readable_name() -> None:
@@ -68,3 +69,29 @@ def test_eddsa_selects_okp_keys() -> None:
     assert _select_key(keys, "ed", "EdDSA") is okp
     assert _select_key(keys, None, "EdDSA") is okp
     assert _select_key(keys, "ed", "RS256") is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "aliases"),
+    [
+        ({"email": "ada@example.com", "email_verified": True}, ("ada@example.com",)),
+        ({"email": "ada@example.com"}, ()),  # unverified: users choose e-mails at many OIDC providers
+        ({"email": "ada@example.com", "email_verified": False}, ()),
+        ({"preferred_username": "boss@example.com"}, ()),  # user-chosen at many providers: never an alias
+    ],
+)
+def test_only_a_verified_email_can_be_a_hitl_assignee_alias(extra: dict, aliases: tuple[str, ...]) -> None:
+    assert identity_from_claims({"sub": "s", **extra}, groups_claim="groups").aliases == aliases
+
+
+def test_entra_aliases_are_the_upn_only() -> None:
+    from airflow_identity_provider.auth.rules.entra import entra_identity
+
+    claims = {
+        "oid": "00000000-0000-0000-0000-0000000000aa",
+        "tid": "00000000-0000-0000-0000-0000000000bb",
+        "upn": "ada@contoso.com",
+        "email": "boss@contoso.com",  # Entra's email claim is not verified ("nOAuth")
+        "preferred_username": "someone@else.com",
+    }
+    assert entra_identity(claims, groups_claim="groups").aliases == ("ada@contoso.com",)

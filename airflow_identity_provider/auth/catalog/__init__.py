@@ -1,0 +1,1 @@
+"""In-memory catalogues of Airflow metadata that authorization reads without I/O (refreshed in the background)."""
