@@ -78,6 +78,50 @@ def is_token_revoked(jti: str) -> bool:
     return bool(RevokedToken.is_revoked(jti))
 
 
+def claim_once(jti: str, expires_at: float) -> bool | None:
+    """Record ``jti`` (at most 32 characters) as used, atomically across replicas: True when this call
+    recorded it, False when it was recorded before, None where this Airflow has no ``revoked_token`` table.
+
+    For one-time values that are not Airflow JWTs (the terminal sign-in's codes): the table's primary key makes
+    the insert a compare-and-set, and Airflow's own clean-up deletes the row after ``expires_at``. Remove the
+    None case when the floor is 3.2."""
+    try:
+        from airflow.models.revoked_token import RevokedToken
+    except ImportError:  # remove when the floor is 3.2
+        return None
+    from datetime import datetime, timezone
+
+    from airflow.utils.session import create_session
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with create_session() as session:
+            session.add(RevokedToken(jti=jti, exp=datetime.fromtimestamp(expires_at, tz=timezone.utc)))
+    except IntegrityError:
+        return False
+    return True
+
+
+def trusted_user_marker(base_auth_manager: type) -> object | None:
+    """The core's ``USER_INJECTED_BY_TRUSTED_MIDDLEWARE``, or None where this Airflow has no way for an auth
+    manager to authenticate API requests itself.
+
+    3.3 added both halves: ``BaseAuthManager.get_fastapi_middlewares`` (the api-server registers what it
+    returns) and the marker, without which ``get_user`` ignores ``request.state.user``. Without them, IdP access
+    tokens are exchanged at ``POST /auth/token`` only. ``base_auth_manager`` is Airflow's class (passed in so
+    this leaf does not import it); the security module is imported only here, from the api-server. Remove
+    when the floor is 3.3.
+    """
+    if not hasattr(base_auth_manager, "get_fastapi_middlewares"):
+        return None
+    try:
+        from airflow.api_fastapi.core_api.security import USER_INJECTED_BY_TRUSTED_MIDDLEWARE
+    except ImportError:  # remove when the floor is 3.3
+        return None
+    marker: object = USER_INJECTED_BY_TRUSTED_MIDDLEWARE
+    return marker
+
+
 def menu_item(name: str) -> MenuItem | None:
     """``MenuItem[name]``, or None where this Airflow has no such menu entry, so a policy table can name
     entries newer than the floor. ``JOBS`` came with 3.2, ``DEADLINES`` with 3.3: nothing is lost on older
@@ -146,6 +190,18 @@ _MISSING: dict[str, str] = {
         "access comes only from dag_grants or access_control sees more there than their DAGs (fixed in 3.2)"
     ),
     "teams": "Airflow {version} has no teams (needs 3.2+ with [core] multi_team): team_mapping is ignored",
+    "audit_request_context": (
+        "Airflow {version} lets no auth manager add middleware to its API (needs 3.3+): authorization audit "
+        "events of /api/v2 and /ui carry no client_ip, user_agent or request_id (those of /auth do)"
+    ),
+    "idp_bearer": (
+        "Airflow {version} lets no auth manager authenticate /api/v2 requests itself (needs 3.3+): IdP access "
+        "tokens are not accepted as 'Authorization: Bearer' there; exchange them at POST /auth/token first"
+    ),
+    "single_use_cli_code": (
+        "Airflow {version} has no revoked_token table (needs 3.2+): a terminal sign-in's code can be redeemed "
+        "more than once within its 60 s, still only with the PKCE verifier of the terminal that started it"
+    ),
 }
 _warned: set[str] = set()
 
@@ -219,5 +275,6 @@ __all__ = [
     "is_token_revoked",
     "menu_item",
     "token_revoker",
+    "trusted_user_marker",
     "warn_missing",
 ]

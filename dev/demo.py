@@ -1,5 +1,7 @@
-"""The demo behind ``dev/demo``: a local IdP, the ARM emulator and a real Airflow with this auth manager.
+"""The demo behind ``dev/demo``: a local IdP, the ARM, Graph and JumpCloud emulators and a real Airflow.
 
+The provider is ``idp = jumpcloud`` over the local IdP, synced with the JumpCloud emulator
+(``dev/emulator_kit/directory_demo.py``): ``dev/directory suspend bob`` takes bob's access away live.
 Everything binds to 127.0.0.1 and lives under ``.demo/``; Ctrl-C stops every process it started.
 """
 
@@ -25,6 +27,9 @@ from dev.airflow_server import (
     start_api_server,
     start_component,
 )
+from dev.demo_luigi import start_luigi_demo
+from dev.emulator_kit.directory_cli import STATE as DIRECTORY_STATE
+from dev.emulator_kit.directory_demo import start_directory_emulators
 from dev.idp.local_idp import (
     API_AUDIENCE,
     BUILTIN_USERS,
@@ -123,6 +128,9 @@ def main() -> None:
     emulator, conn_env = _start_arm_emulator(home)
     if emulator is not None:
         print(f"== ARM emulator at {emulator.url}")
+    print("== starting the directory emulators (Microsoft Graph, JumpCloud) with the demo users")
+    directory = start_directory_emulators({**BUILTIN_USERS, **{u: c["groups"] for u, c in DEMO_USERS.items()}})
+    directory.save(DIRECTORY_STATE)
 
     def stop(*_: object) -> None:
         print("\n== stopping")
@@ -130,6 +138,8 @@ def main() -> None:
             component.stop()
         if emulator is not None:
             emulator.__exit__(None, None, None)
+        directory.stop()
+        DIRECTORY_STATE.unlink(missing_ok=True)
         idp.stop()
         sys.exit(0)
 
@@ -144,7 +154,6 @@ def main() -> None:
             port=port,
             extra={
                 "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dev" / "dags"),
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__IDP": "oidc",
                 "AIRFLOW__IDENTITY_AUTH_MANAGER__ISSUER": idp.issuer,
                 "AIRFLOW__IDENTITY_AUTH_MANAGER__CLIENT_ID": idp.client_id,
                 "AIRFLOW__IDENTITY_AUTH_MANAGER__CLIENT_SECRET": idp.client_secret,
@@ -152,6 +161,7 @@ def main() -> None:
                 "AIRFLOW__IDENTITY_AUTH_MANAGER__ROLE_MAPPING": json.dumps(ROLE_MAPPING),
                 "AIRFLOW__IDENTITY_AUTH_MANAGER__DAG_GRANTS": json.dumps(DAG_GRANTS),
                 "AIRFLOW__IDENTITY_AUTH_MANAGER__API_AUDIENCES": API_AUDIENCE,
+                **directory.airflow_settings(home.parent / "directory-ca.pem"),  # idp = jumpcloud, synced
                 **conn_env,
             },
         )
@@ -167,6 +177,7 @@ def main() -> None:
         if not args.api_server_only:
             for name in ("scheduler", "dag-processor", "triggerer"):
                 started.append(start_component(name, [name], env, home))
+        started.extend(start_luigi_demo(REPO_ROOT / ".demo"))  # luigid behind the identity gateway (dev/demo_luigi.py)
     except Exception as err:
         print(f"error: {err}", file=sys.stderr)
         stop()
@@ -185,6 +196,7 @@ def main() -> None:
     print("DAGs:      analytics_daily (grace may run it), finance_close (fiona may read it)")
     if emulator is not None:
         print("           arm_deploy_demo (deploys into rg-demo), arm_fence_refused_demo (refused by the fence)")
+    print("Directory: (take access away while the demo runs)\n  " + "\n  ".join(directory.hints()))
     print(f"Logs:      {home / 'logs'}\nCtrl-C stops everything.")
     while True:
         time.sleep(1)

@@ -1,10 +1,18 @@
-"""Stopping the api-server at start with one line when a setting is wrong, even with several workers."""
+"""The api-server's start: one line and a stop when a setting is wrong (even with several workers), and one
+warning for each configured feature this Airflow version lacks."""
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any, NoReturn
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from airflow_identity_provider import version_compat
+from airflow_identity_provider.auth.rules.settings import settings_warnings
+
+if TYPE_CHECKING:
+    from airflow_identity_provider.auth.idp.oidc import OidcProvider
 
 log = logging.getLogger("airflow_identity_provider.auth.manager")
 
@@ -82,4 +90,33 @@ def fail_at_start(message: str) -> NoReturn:
     raise ConfigurationFailure(f"airflow-identity-provider: {message}")
 
 
-__all__ = ["ConfigurationFailure", "fail_at_start"]
+def warn_about_this_airflow(
+    providers: Mapping[str, OidcProvider], *, teams: Collection[str], can_revoke: bool
+) -> None:
+    """Settings that work but may surprise, and configured features this Airflow lacks: one line each."""
+    from airflow.api_fastapi.auth.managers.base_auth_manager import BaseAuthManager
+    from airflow.configuration import conf
+
+    settings = [provider.settings for provider in providers.values()]
+    for each in settings:
+        for warning in settings_warnings(each):
+            log.warning("airflow-identity-provider: %s", warning)
+    if teams and not conf.getboolean("core", "multi_team", fallback=False):
+        if version_compat.AIRFLOW_V_3_2_PLUS:
+            log.warning("airflow-identity-provider: team_mapping is set but [core] multi_team is off; ignored")
+        else:
+            version_compat.warn_missing("teams")
+    if not version_compat.AIRFLOW_V_3_2_PLUS and any(each.access.grants for each in settings):
+        version_compat.warn_missing("per_dag_lists")
+    if not version_compat.CAN_END_SESSION_ON_REFRESH and any(each.revalidate_interval for each in settings):
+        version_compat.warn_missing("end_session_on_refresh")
+    if not can_revoke:
+        version_compat.warn_missing("revoke_token")
+    # Airflow 3.3 added get_fastapi_middlewares; before it neither the direct Bearer nor the request context runs.
+    if not hasattr(BaseAuthManager, "get_fastapi_middlewares"):
+        if any(each.api_audiences for each in settings):
+            version_compat.warn_missing("idp_bearer")
+        version_compat.warn_missing("audit_request_context")
+
+
+__all__ = ["ConfigurationFailure", "fail_at_start", "warn_about_this_airflow"]

@@ -7,6 +7,7 @@ database on the request path, so list pages stay fast however many DAGs there ar
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from functools import cached_property
@@ -16,14 +17,12 @@ from airflow.api_fastapi.auth.managers.base_auth_manager import BaseAuthManager
 from airflow.configuration import conf
 
 from airflow_identity_provider import version_compat
-from airflow_identity_provider.auth.lifecycle import ConfigurationFailure, fail_at_start
+from airflow_identity_provider.auth.lifecycle import ConfigurationFailure, fail_at_start, warn_about_this_airflow
 from airflow_identity_provider.auth.rules import audit
-from airflow_identity_provider.auth.rules.settings import (
-    SettingsError,
-    load_all_settings,
-    settings_warnings,
-)
+from airflow_identity_provider.auth.rules.settings import SettingsError, load_all_settings, load_trusted_proxies
+from airflow_identity_provider.auth.rules.token_age import SESSION_CLAIM
 from airflow_identity_provider.auth.rules.user import IdentityUser
+from airflow_identity_provider.errors import Refusal
 from airflow_identity_provider.version_compat import AuthManagerRefreshTokenExpiredException
 
 if TYPE_CHECKING:
@@ -45,10 +44,16 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from airflow_identity_provider.auth.catalog.dag_index import DagIndex
+    from airflow_identity_provider.auth.directory.sync import DirectorySync
     from airflow_identity_provider.auth.idp.oidc import OidcProvider
+    from airflow_identity_provider.auth.rules.client_ip import IPNetwork
     from airflow_identity_provider.auth.services.authorizer import Authorizer
+    from airflow_identity_provider.auth.services.directory import DirectoryGate
 
 log = logging.getLogger(__name__)
+
+# Set while generate_session_jwt mints the browser session's token (serialize_user then adds SESSION_CLAIM).
+_MINTING_SESSION: contextvars.ContextVar[bool] = contextvars.ContextVar("identity_minting_session", default=False)
 
 
 class IdentityAuthManager(BaseAuthManager[IdentityUser]):
@@ -58,27 +63,54 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
             super().init()
         except ValueError as err:
             self._fail(f"team_mapping: {err} Create them with `airflow teams create <name>`, or fix the team names.")
-        if self._get_teams() and not conf.getboolean("core", "multi_team", fallback=False):
-            if version_compat.AIRFLOW_V_3_2_PLUS:
-                log.warning("airflow-identity-provider: team_mapping is set but [core] multi_team is off; ignored")
-            else:
-                version_compat.warn_missing("teams")
-        if not version_compat.AIRFLOW_V_3_2_PLUS and any(p.settings.access.grants for p in self.providers.values()):
-            version_compat.warn_missing("per_dag_lists")
         self.dag_index.start()
-        for provider in self.providers.values():
-            for warning in settings_warnings(provider.settings):
-                log.warning("airflow-identity-provider: %s", warning)
-        if not version_compat.CAN_END_SESSION_ON_REFRESH and any(
-            p.settings.revalidate_interval for p in self.providers.values()
-        ):
-            version_compat.warn_missing("end_session_on_refresh")
-        if version_compat.token_revoker(self) is None:
-            version_compat.warn_missing("revoke_token")
+        self._start_directory()
+        warn_about_this_airflow(
+            self.providers, teams=self._get_teams(), can_revoke=version_compat.token_revoker(self) is not None
+        )
         if not conf.get("api", "base_url", fallback=""):
             self._fail(
                 "[api] base_url: is empty; set it to the public URL of Airflow, e.g. https://airflow.example.com/"
             )
+        self._init_audit()
+
+    def _init_audit(self) -> None:
+        _ = self.trusted_proxies  # a bad trusted_proxies stops the api-server here, with one line
+        secrets = [(p.settings.client_secret, p.settings.jumpcloud_api_key) for p in self.providers.values()]
+        audit.register_secret(*(value for pair in secrets for value in pair))  # defence in depth
+
+    def _start_directory(self) -> None:
+        """The first directory sync finishes (or times out) before this process takes any request."""
+        from airflow_identity_provider.auth.services.directory import start_sync
+
+        refusal = start_sync(self.directory)
+        if refusal is not None:
+            self._fail(f"directory_sync_interval: {refusal}")
+
+    @cached_property
+    def directory(self) -> DirectorySync:
+        """Each provider's directory views, refreshed by a background thread (``auth.directory.sync``)."""
+        from airflow_identity_provider.auth.directory.sync import DirectorySync
+        from airflow_identity_provider.auth.services.directory import directory_sources, tracked_values
+
+        return DirectorySync(
+            directory_sources(self.providers),
+            tracked=lambda name: tracked_values(self.providers[name].settings, self.access_control_names()),
+        )
+
+    @cached_property
+    def directory_gate(self) -> DirectoryGate:
+        from airflow_identity_provider.auth.services.directory import DirectoryGate
+
+        return DirectoryGate(self.providers, self.directory, clock=time.time)
+
+    @cached_property
+    def trusted_proxies(self) -> tuple[IPNetwork, ...]:
+        """The reverse proxies whose X-Forwarded-For the audit events believe (``trusted_proxies``)."""
+        try:
+            return load_trusted_proxies()
+        except SettingsError as err:
+            self._fail(str(err))
 
     @cached_property
     def providers(self) -> dict[str, OidcProvider]:
@@ -111,25 +143,54 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
         # from before the switch. Only tokens minted after a sign-in through a configured provider count.
         if user.idp not in self.providers:
             raise ValueError(f"the token was not issued through a configured identity provider ({user.idp!r})")
-        return user
+        # Both refusals below are 401s (a new sign-in or token helps), not the core's 403 "Invalid JWT token":
+        # an HTTPException is neither ValueError nor KeyError, so get_user_from_token lets it through, and
+        # JWTRefreshMiddleware clears the session cookie on it.
+        from airflow_identity_provider.auth.routes.common import unauthorized
+
+        too_old = self.directory_gate.token_refusal(token, user.idp)
+        if too_old is not None:
+            raise unauthorized(too_old)
+        try:
+            return self.check_user(user)
+        except Refusal as err:
+            raise unauthorized(err) from None
+
+    def check_user(self, user: IdentityUser) -> IdentityUser:
+        """The one per-request check of a user, whatever carried them: an Airflow JWT (``deserialize_user``:
+        browser cookie, UI-generated, CLI and exchanged tokens) or an IdP access token sent straight to /api/v2
+        (``routes.bearer``, which caches validation, never this). Returns the user as the directory leaves them
+        (lower roles at once); raises a ``DirectoryRefusal`` (a Refusal and a ValueError) when the account is
+        disabled or deleted: ``deserialize_user`` answers it with 401, the Bearer middleware with its reason.
+        In memory only (``services.directory.DirectoryGate``): it runs on every API request."""
+        return self.directory_gate.check(user)
 
     def serialize_user(self, user: IdentityUser) -> dict[str, Any]:
-        return user.to_claims()
+        claims = user.to_claims()
+        if _MINTING_SESSION.get():  # only our sign-in callback's token is a browser session (rules.token_age)
+            claims[SESSION_CLAIM] = True
+        return claims
+
+    def generate_session_jwt(self, user: IdentityUser) -> str:
+        """The browser session's token (the ``_token`` cookie): ``generate_jwt`` with the session claim. Any
+        token minted otherwise (the UI's "Generate token", /auth/token) is an API token for api_token_max_age."""
+        marker = _MINTING_SESSION.set(True)
+        try:
+            return self.generate_jwt(user)
+        finally:
+            _MINTING_SESSION.reset(marker)
 
     def refresh_user(self, *, user: IdentityUser) -> IdentityUser | None:
-        """Runs on every browser request: only a clock comparison, never I/O.
+        """Runs on every browser request: a clock comparison and a directory lookup, never I/O
+        (``services.session``). A reason ends the session, so the UI sends the user through the IdP again."""
+        from airflow_identity_provider.auth.services.session import revalidation_reason
 
-        Past ``revalidate_interval`` the session is ended, so the UI sends the user through the IdP again:
-        silent while the IdP session lasts, refused once the directory removed them, and the role is
-        recomputed from the groups they have now.
-        """
-        provider = self.providers.get(user.idp) or self.provider
-        interval = provider.settings.revalidate_interval
         if not version_compat.CAN_END_SESSION_ON_REFRESH:
             return None  # Airflow < 3.1.7 has no way to end the session here (warned once at init)
-        if interval and time.time() - user.auth_time > interval:
-            audit.emit("revalidation_required", user=user.user_id, signed_in_at=user.auth_time)
-            raise AuthManagerRefreshTokenExpiredException(f"session of {user.user_id} is due for revalidation")
+        interval = (self.providers.get(user.idp) or self.provider).settings.revalidate_interval
+        reason = revalidation_reason(user, revalidate_interval=interval, gate=self.directory_gate, now=time.time())
+        if reason is not None:
+            raise AuthManagerRefreshTokenExpiredException(reason)
         return None
 
     def get_url_login(self, **kwargs: Any) -> str:
@@ -157,6 +218,13 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
 
         return create_auth_app(self)
 
+    def get_fastapi_middlewares(self) -> list[tuple[Any, dict[str, Any]]]:
+        """IdP access tokens as ``Authorization: Bearer`` on /api/v2 and the audit events' request context
+        (``routes.api_middlewares``). Airflow 3.3+ calls this; older versions never do (warned at init)."""
+        from airflow_identity_provider.auth.routes import api_middlewares
+
+        return api_middlewares(self, version_compat.trusted_user_marker(BaseAuthManager))
+
     # --- authorization: from the token and in-memory tables (services.authorizer) ------------------------
 
     @cached_property
@@ -180,24 +248,16 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
         }
 
     def is_authorized_configuration(
-        self,
-        *,
-        method: ResourceMethod,
-        user: IdentityUser,
-        details: ConfigurationDetails | None = None,
-        **kwargs: Any,
+        self, *, method: ResourceMethod, user: IdentityUser, details: ConfigurationDetails | None = None, **kwargs: Any
     ) -> bool:
-        return self.authorizer.allows(user, "configuration", method)
+        return _decided(self.authorizer.allows(user, "configuration", method), user, "configuration", method)
 
     def is_authorized_connection(
-        self,
-        *,
-        method: ResourceMethod,
-        user: IdentityUser,
-        details: ConnectionDetails | None = None,
-        **kwargs: Any,
+        self, *, method: ResourceMethod, user: IdentityUser, details: ConnectionDetails | None = None, **kwargs: Any
     ) -> bool:
-        return self.authorizer.allows(user, "connection", method, team_name=_team(details))
+        team = _team(details)
+        allowed = self.authorizer.allows(user, "connection", method, team_name=team)
+        return _decided(allowed, user, "connection", method, team=team)
 
     def is_authorized_dag(
         self,
@@ -208,71 +268,54 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
         details: DagDetails | None = None,
         **kwargs: Any,
     ) -> bool:
-        return self.authorizer.allows_dag(
-            user,
-            method,
-            access_entity=access_entity,
-            dag_id=details.id if details else None,
-            team_name=_team(details),
-        )
+        dag_id, team = (details.id if details else None), _team(details)
+        allowed = self.authorizer.allows_dag(user, method, access_entity=access_entity, dag_id=dag_id, team_name=team)
+        return _decided(allowed, user, audit.resource_key("dag", access_entity), method, dag_id=dag_id, team=team)
 
     def is_authorized_asset(
-        self,
-        *,
-        method: ResourceMethod,
-        user: IdentityUser,
-        details: AssetDetails | None = None,
-        **kwargs: Any,
+        self, *, method: ResourceMethod, user: IdentityUser, details: AssetDetails | None = None, **kwargs: Any
     ) -> bool:
-        return self.authorizer.allows(user, "asset", method)
+        return _decided(self.authorizer.allows(user, "asset", method), user, "asset", method)
 
     def is_authorized_asset_alias(
-        self,
-        *,
-        method: ResourceMethod,
-        user: IdentityUser,
-        details: AssetAliasDetails | None = None,
-        **kwargs: Any,
+        self, *, method: ResourceMethod, user: IdentityUser, details: AssetAliasDetails | None = None, **kwargs: Any
     ) -> bool:
-        return self.authorizer.allows(user, "asset_alias", method)
+        return _decided(self.authorizer.allows(user, "asset_alias", method), user, "asset_alias", method)
 
     def is_authorized_pool(
-        self,
-        *,
-        method: ResourceMethod,
-        user: IdentityUser,
-        details: PoolDetails | None = None,
-        **kwargs: Any,
+        self, *, method: ResourceMethod, user: IdentityUser, details: PoolDetails | None = None, **kwargs: Any
     ) -> bool:
-        return self.authorizer.allows(user, "pool", method, team_name=_team(details))
+        team = _team(details)
+        return _decided(self.authorizer.allows(user, "pool", method, team_name=team), user, "pool", method, team=team)
 
     def is_authorized_variable(
-        self,
-        *,
-        method: ResourceMethod,
-        user: IdentityUser,
-        details: VariableDetails | None = None,
-        **kwargs: Any,
+        self, *, method: ResourceMethod, user: IdentityUser, details: VariableDetails | None = None, **kwargs: Any
     ) -> bool:
-        return self.authorizer.allows(user, "variable", method, team_name=_team(details))
+        team = _team(details)
+        allowed = self.authorizer.allows(user, "variable", method, team_name=team)
+        return _decided(allowed, user, "variable", method, team=team)
 
     def is_authorized_backfill(self, *, method: ResourceMethod, user: IdentityUser, **kwargs: Any) -> bool:
         # Airflow 3.0 still calls this; 3.1+ checks backfills as DAG runs, which is what this does too.
-        return self.authorizer.allows(user, "backfill", method)
+        return _decided(self.authorizer.allows(user, "backfill", method), user, "backfill", method)
 
     def is_authorized_view(self, *, access_view: AccessView, user: IdentityUser, **kwargs: Any) -> bool:
-        return self.authorizer.allows_view(user, access_view)
+        allowed = self.authorizer.allows_view(user, access_view)
+        return _decided(allowed, user, audit.resource_key("view", access_view), "GET")
 
     def is_authorized_custom_view(
         self, *, method: ResourceMethod | str, resource_name: str, user: IdentityUser, **kwargs: Any
     ) -> bool:
-        return self.authorizer.allows_custom_view(user, method, resource_name)
+        allowed = self.authorizer.allows_custom_view(user, method, resource_name)
+        return _decided(allowed, user, f"custom_view.{resource_name}", method)
 
     def is_authorized_team(
         self, *, method: ResourceMethod, user: IdentityUser, details: TeamDetails | None = None, **kwargs: Any
     ) -> bool:
         # A team question without a team name is answered no (in_team reads None as "no team").
-        return details is not None and bool(details.name) and self.authorizer.in_team(user, details.name, method)
+        name = details.name if details is not None else None
+        allowed = bool(name) and self.authorizer.in_team(user, name, method)
+        return _decided(allowed, user, "team", method, team=name or None)
 
     def is_authorized_hitl_task(self, *, assigned_users: set[str], user: IdentityUser) -> bool:
         return self.authorizer.is_hitl_assignee(user, assigned_users)
@@ -290,32 +333,17 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
     # The defaults check ids one at a time through is_authorized_*; these answer a whole set at once.
 
     def filter_authorized_dag_ids(
-        self,
-        *,
-        dag_ids: set[str],
-        user: IdentityUser,
-        method: ResourceMethod = "GET",
-        team_name: str | None = None,
+        self, *, dag_ids: set[str], user: IdentityUser, method: ResourceMethod = "GET", team_name: str | None = None
     ) -> set[str]:
         return self.authorizer.filter_dags(user, dag_ids, method, team_name=team_name)
 
     def filter_authorized_connections(
-        self,
-        *,
-        conn_ids: set[str],
-        user: IdentityUser,
-        method: ResourceMethod = "GET",
-        team_name: str | None = None,
+        self, *, conn_ids: set[str], user: IdentityUser, method: ResourceMethod = "GET", team_name: str | None = None
     ) -> set[str]:
         return self.authorizer.filter_named(user, "connection", conn_ids, method, team_name=team_name)
 
     def filter_authorized_pools(
-        self,
-        *,
-        pool_names: set[str],
-        user: IdentityUser,
-        method: ResourceMethod = "GET",
-        team_name: str | None = None,
+        self, *, pool_names: set[str], user: IdentityUser, method: ResourceMethod = "GET", team_name: str | None = None
     ) -> set[str]:
         return self.authorizer.filter_named(user, "pool", pool_names, method, team_name=team_name)
 
@@ -328,6 +356,21 @@ class IdentityAuthManager(BaseAuthManager[IdentityUser]):
         team_name: str | None = None,
     ) -> set[str]:
         return self.authorizer.filter_named(user, "variable", variable_keys, method, team_name=team_name)
+
+
+def _decided(
+    allowed: bool,
+    user: IdentityUser,
+    resource: str,
+    method: object,
+    *,
+    dag_id: str | None = None,
+    team: str | None = None,
+) -> bool:
+    """The answer; a no is also an audit event (at most one per user, resource, method, DAG and minute)."""
+    if not allowed:
+        audit.denied(user, resource, method, dag_id=dag_id, team=team)
+    return allowed
 
 
 def _team(details: object) -> str | None:

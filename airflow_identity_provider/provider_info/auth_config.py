@@ -173,6 +173,15 @@ AUTH_MANAGER_CONFIG: dict[str, Any] = {
             example="00000000-0000-0000-0000-000000000000",
             default="",
         ),
+        "trusted_proxies": _option(
+            "Comma-separated addresses or CIDR ranges of the reverse proxies in front of the api-server (load "
+            "balancer, Application Gateway, ingress). Only from these peers is X-Forwarded-For believed, read "
+            "from the right, for the client address in audit events; from any other peer the header is "
+            "ignored, so a client cannot pass for another address. Empty: the peer's own address. "
+            "[identity_auth_manager] only (not per provider).",
+            example="10.0.0.0/8,192.168.1.10",
+            default="",
+        ),
         "revalidate_interval": _option(
             "Seconds after which a signed-in browser session is sent back through the identity provider, so "
             "that someone removed from a group or from the directory loses access without anyone touching "
@@ -181,6 +190,41 @@ AUTH_MANAGER_CONFIG: dict[str, Any] = {
             example="900",
             default="3600",
             type_="integer",
+        ),
+        "directory_sync_interval": _option(
+            "Seconds between two syncs of each api-server process with the directory: Microsoft Graph for "
+            "entra (delta queries with the app's own credentials; application permissions User.Read.All, "
+            "GroupMember.Read.All and Application.Read.All, with admin consent), the JumpCloud API for "
+            "jumpcloud (needs jumpcloud_api_key). Every request then refuses (401) a token whose user or "
+            "service principal the directory disabled or deleted, and lowers roles, grants and teams at once "
+            "when the groups or app roles that gave them were removed (a higher role comes with the next "
+            "sign-in). oidc has no directory to ask: revalidate_interval is its bound. 0 turns the sync off. "
+            "See docs/deprovisioning.md.",
+            example="60",
+            default="60",
+            type_="integer",
+        ),
+        "api_token_max_age": _option(
+            "Seconds after the user last proved themselves at the identity provider (the token's auth_time) "
+            "beyond which Airflow API tokens are refused, whatever their own expiry ([api_auth] "
+            "jwt_expiration_time, jwt_cli_expiration_time): tokens from the UI's \"Generate token\", "
+            "/auth/token/cli, /auth/token and the CLI's browser sign-in. The browser session is not one of them "
+            "(revalidate_interval bounds it). 0: no cap.",
+            example="28800",
+            default="86400",
+            type_="integer",
+        ),
+        "jumpcloud_api_key": _option(
+            "JumpCloud only: an API key of a JumpCloud administrator (read-only role suffices) for the directory "
+            "sync: user states (suspended, locked, deactivated) and user-group members. Empty: no sync.",
+            example=None,
+            default="",
+            sensitive=True,
+        ),
+        "jumpcloud_api_url": _option(
+            "JumpCloud only: the API host of the organisation's region.",
+            example="https://console.eu.jumpcloud.com",
+            default="https://console.jumpcloud.com",
         ),
         "id_token_signing_algs": _option(
             "Comma-separated allow-list of JWS algorithms accepted on ID tokens. 'none' and HMAC algorithms "

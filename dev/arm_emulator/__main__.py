@@ -1,23 +1,24 @@
-"""``python -m dev.arm_emulator --port 0 [--http-port 0] [--state-dir DIR] [--verbose]``
+"""``python -m dev.arm_emulator --port 0 [--http-port 0] [--state-dir DIR [--persist]] [--verbose]``
 
 Prints one line ``ARM_EMULATOR_READY {"url": …, "http_url": …, "ca": …}`` once both listeners accept
-connections; SIGTERM/SIGINT (or stdin EOF with ``--exit-on-stdin-eof``) stop it.
+connections; SIGTERM/SIGINT (or stdin EOF with ``--exit-on-stdin-eof``) stop it. With ``--persist`` a stop
+first lets the answers being sent go out, answers nothing more, and saves the state to the state dir; the
+next start with the same state dir (and ports) carries on from there, with the same certificate.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
-import signal
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
-from types import FrameType
 
-from . import tls
+from dev.emulator_kit import tls
+from dev.emulator_kit.main import announce, common_arguments, wait_for, watch_for_stop
+
 from .server import READY_PREFIX, make_server
 from .state import State
 
@@ -26,9 +27,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m dev.arm_emulator", description="Azure Resource Manager + Entra + managed-identity emulator"
     )
-    p.add_argument("--port", type=int, default=0, help="HTTPS port on 127.0.0.1 (0 = any free port)")
+    common_arguments(p)  # --port (HTTPS), --state-dir, --verbose, --exit-on-stdin-eof
     p.add_argument("--http-port", type=int, default=0, help="plain-HTTP port on 127.0.0.1 (0 = any free port)")
-    p.add_argument("--state-dir", help="where ca.pem/key.pem go (default: a temp dir removed at exit)")
     p.add_argument(
         "--lro-retry-after",
         type=int,
@@ -41,9 +41,28 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="also serve HTTPS on this loopback address, same port, same state (a 'foreign' host for "
         "host-pinning tests; best effort; '' disables)",
     )
-    p.add_argument("--verbose", action="store_true", help="log one line per request to stderr")
-    p.add_argument("--exit-on-stdin-eof", action="store_true", help="stop when stdin closes (parent died)")
+    p.add_argument(
+        "--persist",
+        action="store_true",
+        help="with --state-dir: save the state there at stop and load it at start (a restart ARM's clients "
+        "survive: same certificate, same resources and deployments, same request log)",
+    )
     return p.parse_args(argv)
+
+
+STATE_FILE = "state.pickle"
+
+
+def _drain(state: State, timeout: float = 5.0) -> None:
+    """Refuse new requests, then wait (bounded) until every answer already decided has been sent."""
+    with state.lock:
+        state.accepting = False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with state.lock:
+            if state.in_flight == 0:
+                return
+        time.sleep(0.01)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,8 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     state_dir = Path(tempfile.mkdtemp(prefix="arm-emulator-")) if own_dir else Path(args.state_dir)
     if args.alias_host and not args.alias_host.startswith("127."):
         raise SystemExit("--alias-host must be a 127.0.0.0/8 address")
-    files = tls.generate(state_dir, ("127.0.0.1", args.alias_host) if args.alias_host else ("127.0.0.1",))
+    if args.persist and own_dir:
+        raise SystemExit("--persist needs --state-dir")
+    ips = ("127.0.0.1", args.alias_host) if args.alias_host else ("127.0.0.1",)
+    files = tls.existing(state_dir) if args.persist else None
+    files = files or tls.generate(state_dir, ips, common_name="ARM emulator (test only)")
     state = State(lro_retry_after=args.lro_retry_after)
+    saved = state_dir / STATE_FILE
+    if args.persist and saved.exists():
+        state.load(saved)
     context = tls.server_context(files)
     servers = [
         make_server(args.port, state, ssl_context=context, verbose=args.verbose),
@@ -71,30 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     for t in threads:
         t.start()
 
-    stop = threading.Event()
-
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    if args.exit_on_stdin_eof:
-
-        def _watch_stdin() -> None:
-            # os.read, not sys.stdin: a thread blocked inside the buffered reader aborts interpreter exit
-            fd = sys.stdin.fileno()
-            while os.read(fd, 4096):
-                pass
-            stop.set()
-
-        threading.Thread(target=_watch_stdin, name="stdin-watch", daemon=True).start()
-
-    ready = {"url": servers[0].url, "http_url": servers[1].url, "ca": str(files.ca.resolve())}
-    sys.stdout.write(READY_PREFIX + json.dumps(ready) + "\n")
-    sys.stdout.flush()
-
-    while not stop.wait(0.1):
-        pass
+    stop = watch_for_stop(exit_on_stdin_eof=args.exit_on_stdin_eof)
+    announce(READY_PREFIX, {"url": servers[0].url, "http_url": servers[1].url, "ca": str(files.ca.resolve())})
+    wait_for(stop)
+    if args.persist:
+        _drain(state)
+        state.save(saved)
     for s in servers:
         s.shutdown()
         s.server_close()

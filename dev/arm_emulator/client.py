@@ -9,28 +9,19 @@ with ArmEmulator() as emu:
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import json
-import os
-import queue
 import re
-import signal
-import ssl
-import subprocess
-import sys
-import threading
-import urllib.error
-import urllib.request
+import time
 from dataclasses import dataclass
-from pathlib import Path
-from types import TracebackType
-from typing import IO, Any
+from typing import Any, Unpack
+from urllib.parse import urlsplit
+
+from dev.emulator_kit.process import REPO_ROOT, EmulatorError, EmulatorProcess, ProcessOptions
 
 from . import tokens
 from .server import READY_PREFIX
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["REPO_ROOT", "ArmEmulator", "ArmEmulatorError", "RecordedRequest"]
 
 
 @dataclass
@@ -60,149 +51,61 @@ class RecordedRequest:
         return json.loads(self.body) if self.body else None
 
 
-class ArmEmulatorError(RuntimeError):
-    pass
+# Start failures, a refused control call, a restart without persist=True: the emulators' common error.
+ArmEmulatorError = EmulatorError
 
 
-class ArmEmulator:
+class ArmEmulator(EmulatorProcess):
     """Context manager owning one emulator process (started in ``__enter__``/``start``)."""
 
-    url: str
+    module = "dev.arm_emulator"
+    ready_prefix = READY_PREFIX
+    label = "ARM emulator"
+    control_prefix = "/_emulator/"
+
     http_url: str
-    ca_path: str
 
     def __init__(
         self,
         *,
-        port: int = 0,
         http_port: int = 0,
-        state_dir: str | os.PathLike[str] | None = None,
-        verbose: bool = False,
         lro_retry_after: int = 0,
-        startup_timeout: float = 30.0,
-        python: str = sys.executable,
+        persist: bool = False,
+        **options: Unpack[ProcessOptions],
     ) -> None:
-        self._argv = [
-            python, "-m", "dev.arm_emulator",
-            "--port", str(port), "--http-port", str(http_port),
-            "--lro-retry-after", str(lro_retry_after), "--exit-on-stdin-eof",
-        ]  # fmt: skip
-        if state_dir is not None:
-            self._argv += ["--state-dir", os.fspath(state_dir)]
-        if verbose:
-            self._argv.append("--verbose")
-        self._verbose = verbose
-        self._startup_timeout = startup_timeout
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=200)
-        self._ssl: ssl.SSLContext | None = None
-
-    # -- process lifecycle -----------------------------------------------------------------
-
-    @property
-    def pid(self) -> int | None:
-        return None if self._proc is None else self._proc.pid
+        if persist and options.get("state_dir") is None:
+            raise ValueError("persist=True needs a state_dir (the state and the certificate are kept there)")
+        args = ["--http-port", str(http_port), "--lro-retry-after", str(lro_retry_after)]
+        if persist:
+            args.append("--persist")
+        super().__init__(args, **options)
+        self._persist = persist
 
     def start(self) -> ArmEmulator:
-        if self._proc is not None:
-            raise ArmEmulatorError("already started")
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        proc = subprocess.Popen(
-            self._argv,
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        self._proc = proc
-        lines: queue.Queue[str | None] = queue.Queue()
-        assert proc.stdout is not None and proc.stderr is not None
-        threading.Thread(target=self._pump, args=(proc.stdout, lines), daemon=True).start()
-        threading.Thread(target=self._pump, args=(proc.stderr, None), daemon=True).start()
-        try:
-            ready = self._wait_ready(lines)
-        except BaseException:
-            self.stop()
-            raise
-        self.url, self.http_url, self.ca_path = ready["url"], ready["http_url"], ready["ca"]
-        self._ssl = ssl.create_default_context(cafile=self.ca_path)
+        super().start()
+        self.http_url = self.ready["http_url"]
         return self
 
-    def _pump(self, stream: IO[bytes], lines: queue.Queue[str | None] | None) -> None:
-        for raw in iter(stream.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            if lines is not None:
-                lines.put(line)
-            else:
-                self._stderr_tail.append(line)
-                if self._verbose:
-                    print(line, file=sys.stderr, flush=True)
-        if lines is not None:
-            lines.put(None)
+    def restart(self, downtime: float = 0.0) -> None:
+        """Stop the process and start a new one on the same ports after ``downtime`` seconds.
 
-    def _wait_ready(self, lines: queue.Queue[str | None]) -> dict[str, str]:
-        try:
-            while True:
-                line = lines.get(timeout=self._startup_timeout)
-                if line is None:
-                    raise ArmEmulatorError(self._failure("exited before it was ready"))
-                if line.startswith(READY_PREFIX):
-                    ready: dict[str, str] = json.loads(line[len(READY_PREFIX) :])
-                    return ready
-        except queue.Empty:
-            raise ArmEmulatorError(self._failure(f"not ready within {self._startup_timeout:.0f}s")) from None
-
-    def _failure(self, what: str) -> str:
-        assert self._proc is not None
-        with contextlib.suppress(subprocess.TimeoutExpired):  # let the stderr pump catch the traceback
-            self._proc.wait(timeout=1)
-        tail = "\n".join(self._stderr_tail) or "(no stderr)"
-        return f"ARM emulator ({' '.join(self._argv)}) {what}; rc={self._proc.poll()}\nstderr:\n{tail}"
-
-    def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        for stream in (proc.stdin, proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
-
-    def __enter__(self) -> ArmEmulator:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+        Needs ``persist=True``: the new process has the old one's certificate and state (resources,
+        deployments in flight, the request log, fault settings), as ARM keeps its state across a front end's
+        restart. Requests sent meanwhile are refused (connection errors), never half answered.
+        """
+        if self.pid is None or not self._persist:
+            raise ArmEmulatorError("restart() needs a running emulator started with persist=True")
+        ports = {"--port": urlsplit(self.url).port, "--http-port": urlsplit(self.http_url).port}
+        for flag, port in ports.items():
+            self._argv[self._argv.index(flag) + 1] = str(port)
         self.stop()
-
-    @property
-    def stderr(self) -> str:
-        """The last lines the emulator wrote to stderr."""
-        return "\n".join(self._stderr_tail)
+        time.sleep(downtime)
+        self.start()
 
     # -- control plane ---------------------------------------------------------------------
 
     def _call(self, method: str, name: str, body: dict[str, Any] | None = None) -> Any:
-        if self._proc is None or self._ssl is None:
-            raise ArmEmulatorError("the emulator is not running")
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"{self.url}/_emulator/{name}", data=data, method=method, headers={"Content-Type": "application/json"}
-        )
-        try:
-            with urllib.request.urlopen(request, context=self._ssl, timeout=30) as resp:
-                return json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as err:
-            raise ArmEmulatorError(f"{method} /_emulator/{name}: {err.code} {err.read().decode()}") from err
+        return self.control_call(method, name, body)
 
     def _post(self, name: str, body: dict[str, Any]) -> Any:
         return self._call("POST", name, body)["result"]
@@ -220,9 +123,15 @@ class ArmEmulator:
         """Forget resources, deployments, recordings, fault injections and settings."""
         self._post("reset", {})
 
-    def throttle(self, path_regex: str, times: int = 1, retry_after: int = 1) -> None:
-        """Answer the next ``times`` requests whose path matches (re.search, case-insensitive) with 429."""
-        self._post("throttle", {"path_regex": path_regex, "times": times, "retry_after": retry_after})
+    def throttle(
+        self, path_regex: str, times: int = 1, retry_after: int = 1, *, share: float = 1.0, seed: int = 0
+    ) -> None:
+        """Answer the next ``times`` requests whose path matches (re.search, case-insensitive) with 429; with
+        ``share`` < 1 each matching request only with that probability (seeded: the same order, the same answers)."""
+        self._post(
+            "throttle",
+            {"path_regex": path_regex, "times": times, "retry_after": retry_after, "share": share, "seed": seed},
+        )
 
     def fail_request(
         self,
@@ -240,6 +149,11 @@ class ArmEmulator:
             {"path_regex": path_regex, "status": status, "code": code, "message": message,
              "method": method, "times": times},
         )  # fmt: skip
+
+    def drop_request(self, path_regex: str, *, method: str | None = None, times: int = 1) -> None:
+        """Close the connection of the next ``times`` matching requests without an answer (recorded with
+        status 0, not processed): to the client the request was sent and its answer lost."""
+        self._post("drop-request", {"path_regex": path_regex, "method": method, "times": times})
 
     def fail_deployment(
         self,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Callable
 from typing import Any
 
 from . import authorization, linked, template_specs, what_if
-from .state import InjectedError, State, Throttle
+from .state import Drop, InjectedError, State, Throttle
 from .web import Request, Response
 
 PREFIX = "/_emulator/"
@@ -20,11 +21,16 @@ def _reset(state: State, body: dict[str, Any]) -> None:
 
 
 def _throttle(state: State, body: dict[str, Any]) -> None:
+    share = float(body.get("share", 1.0))
+    if not 0.0 < share <= 1.0:
+        raise ValueError("share must be > 0 and <= 1")
     state.throttles.append(
         Throttle(
             pattern=re.compile(str(body["path_regex"]), re.I),
             remaining=int(body.get("times", 1)),
             retry_after=int(body.get("retry_after", 1)),
+            share=share,
+            rng=random.Random(int(body.get("seed", 0))),
         )
     )
 
@@ -39,6 +45,17 @@ def _fail_request(state: State, body: dict[str, Any]) -> None:
             status=int(body.get("status", 403)),
             code=str(body.get("code", "AuthorizationFailed")),
             message=str(body.get("message", "Injected failure.")),
+        )
+    )
+
+
+def _drop_request(state: State, body: dict[str, Any]) -> None:
+    method = body.get("method")
+    state.drops.append(
+        Drop(
+            pattern=re.compile(str(body["path_regex"]), re.I),
+            method=str(method).upper() if method else None,
+            remaining=int(body.get("times", 1)),
         )
     )
 
@@ -127,6 +144,7 @@ HANDLERS: dict[str, Handler] = {
     "reset": _reset,
     "throttle": _throttle,
     "fail-request": _fail_request,
+    "drop-request": _drop_request,
     "fail-deployment": _fail_deployment,
     "deployment-duration": _deployment_duration,
     "permissions": _permissions,

@@ -1,30 +1,31 @@
-"""HTTP(S) listeners: parse, record, dispatch (control plane / identity / ARM), answer."""
+"""HTTP(S) listeners: parse, record, dispatch (control plane / identity / ARM), answer.
+
+The listener and the HTTP plumbing are the emulators' shared ones (``dev/emulator_kit/server.py``); what is ARM's
+is here: one state behind every listener (HTTPS, plain HTTP, the alias host), the request log, the stop that
+answers nothing more once it has begun (``--persist``), and ARM's response headers.
+"""
 
 from __future__ import annotations
 
-import socket
 import ssl
 import sys
 import time
 import traceback
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from dataclasses import replace
+from typing import Any, ClassVar
 
-from . import arm, control, identity, linked, tokens
+from dev.emulator_kit.jwt import decode_unverified
+from dev.emulator_kit.server import BaseHandler, Listener
+
+from . import arm, control, identity, linked
 from .state import State
 from .web import Request, Response, arm_error
 
 READY_PREFIX = "ARM_EMULATOR_READY "
-_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
-class EmulatorServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-
+class EmulatorServer(Listener):
     def __init__(
         self,
         address: tuple[str, int],
@@ -34,31 +35,11 @@ class EmulatorServer(ThreadingHTTPServer):
         verbose: bool = False,
     ) -> None:
         self.state = state
-        self.ssl_context = ssl_context
-        self.scheme = "https" if ssl_context else "http"
-        self.verbose = verbose
-        super().__init__(address, Handler)
+        super().__init__(
+            address, Handler, ssl_context=ssl_context, verbose=verbose, product="ArmEmulator", log_name="arm-emulator"
+        )
         with state.lock:
             state.own_ports.add(int(self.server_address[1]))
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"{self.scheme}://{host!s}:{port}"
-
-    def get_request(self) -> tuple[Any, Any]:
-        sock, addr = super().get_request()
-        if self.ssl_context is not None:  # handshake later, in the connection's own thread
-            sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return sock, addr
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        exc = sys.exc_info()[1]
-        if isinstance(exc, (ssl.SSLError, ConnectionError, TimeoutError, socket.timeout)):
-            if self.verbose:
-                print(f"arm-emulator: {self.scheme} connection error: {exc!r}", file=sys.stderr, flush=True)
-            return
-        super().handle_error(request, client_address)
 
 
 def _record(req: Request) -> dict[str, Any]:
@@ -81,7 +62,7 @@ def _bearer_claims(headers: dict[str, str]) -> dict[str, Any] | None:
     auth = headers.get("authorization", "")
     if not auth.lower().startswith("bearer "):
         return None
-    return tokens.decode_unverified(auth[7:].strip())
+    return decode_unverified(auth[7:].strip())
 
 
 def _arm_headers(state: State, req: Request, throttled: bool = False) -> dict[str, str]:
@@ -128,90 +109,45 @@ def dispatch(state: State, req: Request) -> Response:
     return arm_resp
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(BaseHandler):
     server: EmulatorServer
-    timeout = 120  # idle keep-alive connections
-
-    def version_string(self) -> str:
-        return "ArmEmulator/1.0"
-
-    def setup(self) -> None:
-        if isinstance(self.request, ssl.SSLSocket):
-            self.request.settimeout(10)
-            self.request.do_handshake()
-        super().setup()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        if self.server.verbose:
-            sys.stderr.write(f"arm-emulator {self.server.scheme}: {format % args}\n")
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+    methods: ClassVar[tuple[str, ...]] = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
     def _handle(self) -> None:
         state = self.server.state
-        parts = urlsplit(self.path)
-        headers = {k.lower(): v for k, v in self.headers.items()}
+        fields = self.request_fields()
+        headers = fields["headers"]
         req = Request(
-            method=self.command.upper(),
-            path=unquote(parts.path) or "/",
-            query=parse_qs(parts.query, keep_blank_values=True),
-            headers=headers,
-            body=self._read_body(),
-            scheme=self.server.scheme,
-            host=headers.get("host") or self.server.url.split("://", 1)[1],
+            **fields,
             identity=_bearer_claims(headers),
             correlation_id=headers.get("x-ms-correlation-request-id") or str(uuid.uuid4()),
         )
         with state.lock:
+            if not state.accepting:  # stopping: close without an answer, so the client knows nothing happened
+                self.close_connection = True
+                return
+            state.in_flight += 1
             if req.path.lower().startswith(control.PREFIX):
                 resp = control.handle(state, req)
             else:
                 record = _record(req)
                 state.requests.append(record)
+                if state.take_drop(req.method, req.path) is not None:  # no answer at all (status 0 in the log)
+                    state.in_flight -= 1
+                    self.close_connection = True
+                    return
                 try:
                     resp = dispatch(state, req)
                 except Exception as exc:  # a bug in the emulator: 500 envelope, traceback on stderr only
                     traceback.print_exc(file=sys.stderr)
                     resp = arm_error(500, "InternalServerError", f"ARM emulator error: {type(exc).__name__}")
                 record["status"] = resp.status
-        self._send(req, resp)
-
-    def _send(self, req: Request, resp: Response) -> None:
-        payload, content_type = resp.encoded()
-        self.send_response(resp.status)
-        headers = dict(resp.headers)
-        headers.setdefault("x-ms-request-id", str(uuid.uuid4()))
-        if content_type and "Content-Type" not in headers:
-            headers["Content-Type"] = content_type
-        for key, value in headers.items():
-            self.send_header(key, value)
-        if resp.status in (204, 304) or resp.status < 200:
-            self.end_headers()
-            return
-        if req.method == "HEAD":
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-
-for _method in _METHODS:
-    setattr(Handler, f"do_{_method}", Handler._handle)
+        try:
+            # A copy: a handler's response object is never changed here (an own x-ms-request-id wins)
+            self.send(req.method, replace(resp, headers={"x-ms-request-id": str(uuid.uuid4()), **resp.headers}))
+        finally:
+            with state.lock:
+                state.in_flight -= 1
 
 
 def make_server(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import pickle
+import random
 import re
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 DEFAULT_RATELIMIT_REMAINING = 11999
@@ -25,6 +29,10 @@ class Throttle:
     pattern: re.Pattern[str]
     remaining: int
     retry_after: int
+    # Each matching request is throttled with this probability (1: all of them, until ``remaining`` runs out),
+    # drawn from a seeded generator: the same request order gets the same answers.
+    share: float = 1.0
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
 
 
 @dataclass
@@ -35,6 +43,15 @@ class InjectedError:
     status: int
     code: str
     message: str
+
+
+@dataclass
+class Drop:
+    """The next ``remaining`` matching requests get no answer: the connection is closed unanswered."""
+
+    pattern: re.Pattern[str]
+    method: str | None
+    remaining: int
 
 
 @dataclass
@@ -140,17 +157,26 @@ class TemplateSpecVersion:
     reads: int = 0
 
 
+# Belongs to the running process, not to what ARM knows: never saved across a restart.
+_PROCESS_ONLY = frozenset({"lock", "own_ports", "lro_retry_after", "accepting", "in_flight"})
+
+
 class State:
     def __init__(self, *, lro_retry_after: int = 0) -> None:
         self.lock = threading.RLock()
         self.lro_retry_after = lro_retry_after
         self.own_ports: set[int] = set()  # every listener's port (linked-template URIs that are "ours")
+        # A stopping emulator answers nothing more (``accepting``) once the requests it is answering are sent
+        # (``in_flight``), so what it saves is exactly what its clients were told.
+        self.accepting = True
+        self.in_flight = 0
         self.reset()
 
     def reset(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.throttles: list[Throttle] = []
         self.injected_errors: list[InjectedError] = []
+        self.drops: list[Drop] = []
         self.failing_deployments: dict[str, tuple[str, str]] = {}
         self.deployment_polls = 1
         self.permissions: dict[str, list[dict[str, Any]]] = {}
@@ -171,11 +197,36 @@ class State:
         self.location_operations: dict[str, LocationOperation] = {}
         self.scope_tags: dict[str, dict[str, str]] = {}
 
+    # -- restart (--persist) ---------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        """Everything ``reset`` clears (resources, deployments, recordings, faults, settings) to ``path``."""
+        with self.lock:
+            data = pickle.dumps({k: v for k, v in vars(self).items() if k not in _PROCESS_ONLY})
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+    def load(self, path: Path) -> None:
+        # Our own file: written by this emulator at its previous stop, in the state dir it was given.
+        data = pickle.loads(path.read_bytes())
+        with self.lock:
+            self.__dict__.update(data)
+
     # -- fault injection -------------------------------------------------------------------
 
     def take_throttle(self, path: str) -> Throttle | None:
         for rule in self.throttles:
             if rule.remaining > 0 and rule.pattern.search(path):
+                if rule.share < 1.0 and rule.rng.random() >= rule.share:
+                    continue
+                rule.remaining -= 1
+                return rule
+        return None
+
+    def take_drop(self, method: str, path: str) -> Drop | None:
+        for rule in self.drops:
+            if rule.remaining > 0 and (rule.method is None or rule.method == method) and rule.pattern.search(path):
                 rule.remaining -= 1
                 return rule
         return None

@@ -15,14 +15,12 @@ Principal object ids are deterministic so tests can predict them:
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import secrets
 import time
 import uuid
 from typing import Any
+
+from dev.emulator_kit.jwt import hs256
 
 NAMESPACE = uuid.UUID("6f0c7c1e-5d0b-4d0e-9a51-0a7d5f1e2b3c")
 DEFAULT_TENANT_ID = "11111111-1111-1111-1111-111111111111"
@@ -87,14 +85,6 @@ def managed_identity_claims(
     }
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def issue(
     *,
     audience: str,
@@ -125,26 +115,7 @@ def issue(
     }
     if extra:
         claims.update(extra)
-    header = {"alg": "HS256", "typ": "JWT", "kid": "arm-emulator"}
-    signing_input = (
-        _b64(json.dumps(header, separators=(",", ":")).encode())
-        + "."
-        + _b64(json.dumps(claims, separators=(",", ":")).encode())
-    )
-    sig = hmac.new(_KEY, signing_input.encode("ascii"), hashlib.sha256).digest()
-    return signing_input + "." + _b64(sig), claims
-
-
-def decode_unverified(token: str) -> dict[str, Any] | None:
-    """Claims of any JWT-shaped token (no signature check); ``None`` if it is not a JWT."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        claims = json.loads(_unb64(parts[1]))
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return claims if isinstance(claims, dict) else None
+    return hs256(_KEY, {"alg": "HS256", "typ": "JWT", "kid": "arm-emulator"}, claims, compact=True), claims
 
 
 def audience_from_scope(scope: str) -> str:

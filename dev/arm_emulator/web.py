@@ -1,57 +1,25 @@
-"""Transport-free request/response types shared by the route handlers."""
+"""Transport-free request/response types shared by the route handlers: the emulators' common ``Request`` and
+``Response`` (``dev/emulator_kit/web.py``), the request with what ARM routing reads besides, and ARM's envelopes."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from dev.emulator_kit.web import Request as _Request
+from dev.emulator_kit.web import Response
+
+__all__ = ["ArmFailure", "Request", "Response", "arm_error", "oauth_error"]
 
 
 @dataclass
-class Request:
-    method: str
-    path: str  # percent-decoded, without the query string
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # lower-case keys
-    body: bytes
-    scheme: str
-    host: str
-    identity: dict[str, Any] | None = None
+class Request(_Request):
+    identity: dict[str, Any] | None = None  # decoded (unverified) claims of the bearer token
     correlation_id: str = ""
-
-    @property
-    def base_url(self) -> str:
-        return f"{self.scheme}://{self.host}"
-
-    def param(self, name: str) -> str | None:
-        """First value of a query parameter (names compared case-insensitively)."""
-        for key, values in self.query.items():
-            if key.lower() == name.lower() and values:
-                return values[0]
-        return None
-
-    def json(self) -> Any:
-        if not self.body:
-            return None
-        return json.loads(self.body)
 
     @property
     def api_version(self) -> str | None:
         return self.param("api-version")
-
-
-@dataclass
-class Response:
-    status: int
-    body: Any = None  # dict/list -> JSON, bytes -> as is, None -> empty
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def encoded(self) -> tuple[bytes, str | None]:
-        if self.body is None:
-            return b"", None
-        if isinstance(self.body, bytes):
-            return self.body, self.headers.get("Content-Type", "application/octet-stream")
-        return json.dumps(self.body).encode(), "application/json; charset=utf-8"
 
 
 def arm_error(

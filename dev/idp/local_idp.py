@@ -267,7 +267,7 @@ def start_local_idp(
 
     ``extra_users``: id -> claims, added to (or replacing) the built-in users; claim names other than
     the standard profile/email ones and ``groups`` (e.g. JumpCloud's ``memberOf``) are always released.
-    ``service_clients``: client_id -> {"secret": ..., "roles": [...]} besides ``svc-etl``.
+    ``service_clients``: client_id -> {"secret": ..., "roles": [...], "claims": {...}?} besides ``svc-etl``.
     ``ttl``: oidc-provider lifetimes in seconds, e.g. ``{"IdToken": 5, "RefreshToken": 30}``.
     ``client_auth_method`` is what gets registered; unless ``strict_client_auth`` the token endpoint
     accepts client_secret_basic and client_secret_post alike.

@@ -13,15 +13,17 @@
 //   IDP_USERS_JSON          JSON object id -> claims; added to (or replacing) the built-in users
 //   IDP_PASSWORD            the password every user signs in with, default "test"
 //   IDP_GROUPS_WITHOUT_SCOPE 1 = release `groups` with `openid` too (Entra-like); default needs scope `groups`
-//   IDP_SERVICE_CLIENTS_JSON JSON object client_id -> {secret, roles} for extra client-credentials clients
+//   IDP_SERVICE_CLIENTS_JSON JSON object client_id -> {secret, roles, claims?} for extra client-credentials clients
 //   IDP_TTL_JSON            JSON object of oidc-provider ttl overrides in seconds, e.g. {"IdToken": 5}
 //   API_AUDIENCE            audience of client-credentials JWT access tokens, default api://airflow
 //   IDP_TEST_ENDPOINTS      1 = enable the /_test/* admin endpoints (key rotation, user edits)
 //   IDP_EXIT_ON_STDIN_EOF   1 = exit when stdin closes (set by the Python harness: no orphans)
+//   IDP_STATE_FILE          keep keys, sessions, codes and tokens across a restart: read at start, written at stop
 //
 // On listening it prints exactly one line `OP_READY <issuer>` on stdout; everything else goes to stderr.
 
 import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as querystring from 'node:querystring';
 
@@ -157,16 +159,65 @@ const TTL = {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Restart (IDP_STATE_FILE): a real IdP's restart loses nothing, so what this one holds in memory (signing and
+// cookie keys, and the adapter's sessions, interactions, codes, grants and tokens) is written to the file at
+// stop and read back at start. Without the variable everything stays in memory, as before.
+const STATE_FILE = env.IDP_STATE_FILE || '';
+const saved = STATE_FILE && fs.existsSync(STATE_FILE) ? JSON.parse(fs.readFileSync(STATE_FILE, 'utf8')) : null;
+
+// The adapter's store, in the shape oidc-provider's MemoryAdapter expects (get, set with maxAge, delete), kept
+// in a plain Map so that it can be saved. Grant member lists are Maps with Infinity expiries: tagged in JSON.
+class SavedStore {
+  constructor(entries = []) {
+    this.entries = new Map(entries.map(([key, value, expiry]) => [key, { value: SavedStore.revive(value), expiry }]));
+  }
+
+  static revive(value) {
+    return value && value.$map ? new Map(value.$map.map(([k, exp]) => [k, exp ?? Infinity])) : value;
+  }
+
+  get(key) {
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    if (entry.expiry !== null && entry.expiry <= Date.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry.value;
+  }
+
+  set(key, value, { maxAge } = {}) {
+    const expiry = typeof maxAge === 'number' && Number.isFinite(maxAge) ? Date.now() + maxAge : null;
+    this.entries.set(key, { value, expiry });
+    return this;
+  }
+
+  delete(key) {
+    this.entries.delete(key);
+  }
+
+  toJSON() {
+    const now = Date.now();
+    return [...this.entries]
+      .filter(([, e]) => e.expiry === null || e.expiry > now)
+      .map(([key, e]) => [key, e.value instanceof Map
+        ? { $map: [...e.value].map(([k, exp]) => [k, Number.isFinite(exp) ? exp : null]) } : e.value, e.expiry]);
+  }
+}
+const STORE = STATE_FILE ? new SavedStore(saved?.store) : null;
+const { default: MemoryAdapter } = STATE_FILE ? await import('oidc-provider/lib/adapters/memory_adapter.js') : {};
+
+// ---------------------------------------------------------------------------------------------
 // Keys
-let keyCounter = 0;
+let keyCounter = saved?.keyCounter ?? 0;
 function newSigningKey() {
   keyCounter += 1;
   const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   return { ...privateKey.export({ format: 'jwk' }), kid: `k${keyCounter}`, alg: 'RS256', use: 'sig' };
 }
-let signingKeys = [newSigningKey()]; // the first key signs; all are published
+let signingKeys = saved?.signingKeys ?? [newSigningKey()]; // the first key signs; all are published
 
-const COOKIE_KEYS = [crypto.randomBytes(32).toString('base64url')];
+const COOKIE_KEYS = saved?.cookieKeys ?? [crypto.randomBytes(32).toString('base64url')];
 
 // ---------------------------------------------------------------------------------------------
 // Provider (rebuilt on key rotation; the in-memory adapter is module-global, so sessions, grants,
@@ -186,6 +237,7 @@ function page(title, body) {
 
 function buildProvider() {
   const p = new Provider(issuer, {
+    ...(STORE ? { adapter: (model) => new MemoryAdapter(model, STORE) } : {}),
     clients: CLIENTS,
     jwks: { keys: signingKeys },
     cookies: { keys: COOKIE_KEYS },
@@ -242,9 +294,17 @@ function buildProvider() {
       },
     },
     extraTokenClaims: async (_ctx, token) => {
+      if (token.kind === 'AccessToken' && token.accountId && Object.hasOwn(USERS, token.accountId)) {
+        // A user's JWT access token for the Airflow API (code flow with resource=api://airflow): the user's
+        // claims named in its `access_token_claims` (e.g. Entra's oid, tid, groups), and the requesting client.
+        const u = USERS[token.accountId] || {};
+        const picked = Object.fromEntries((u.access_token_claims || []).filter((k) => k in u).map((k) => [k, u[k]]));
+        return { ...picked, azp: token.clientId };
+      }
       if (token.kind !== 'ClientCredentials') return undefined;
       const svc = SERVICE_CLIENTS[token.clientId] || {};
-      return { idtyp: 'app', roles: svc.roles || [], azp: token.clientId, appid: token.clientId };
+      // `claims` (optional): more claims of the client's tokens, e.g. Entra's oid/tid for an Entra-shaped principal.
+      return { ...(svc.claims || {}), idtyp: 'app', roles: svc.roles || [], azp: token.clientId, appid: token.clientId };
     },
     renderError: async (ctx, out) => {
       ctx.type = 'html';
@@ -526,6 +586,11 @@ function stop(signal) {
   if (stopping) return;
   stopping = true;
   console.error(`provider.mjs: ${signal}, shutting down`);
+  if (STATE_FILE) {
+    const state = { keyCounter, signingKeys, cookieKeys: COOKIE_KEYS, store: STORE };
+    fs.writeFileSync(`${STATE_FILE}.tmp`, JSON.stringify(state), { mode: 0o600 });
+    fs.renameSync(`${STATE_FILE}.tmp`, STATE_FILE);
+  }
   server.close(() => process.exit(0));
   server.closeAllConnections();
   setTimeout(() => process.exit(0), 1000).unref();

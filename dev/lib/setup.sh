@@ -31,7 +31,7 @@ ensure_venv() {
   if [ ! -f "$stamp" ] || [ constraints.txt -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "== installing Python packages (pinned by constraints.txt)"
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
+    .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev,docs,luigi]'
     touch "$stamp"
   fi
 }

@@ -79,6 +79,9 @@ def make_client(
             "client_id": "airflow",
             "client_secret": "airflow-secret",
             "role_mapping": '{"airflow-admins": "Admin", "airflow-viewers": "Viewer", "airflow-ops": "Op"}',
+            # No directory to sync with here (Graph, JumpCloud): tests/unit/auth/directory and the deprovisioning
+            # integration test use the emulators.
+            "directory_sync_interval": "0",
             **settings,
         }
         for key, value in values.items():
@@ -94,8 +97,9 @@ def make_client(
         return TestClient(parent, base_url=BASE, follow_redirects=False), manager
 
     yield make
-    for manager in made:  # init() started each manager's DAG index thread
+    for manager in made:  # init() started each manager's DAG index (and directory) thread
         manager.dag_index.stop()
+        manager.directory.stop()
 
 
 def start_login(client: TestClient, next_url: str | None = None) -> dict[str, str]:

@@ -219,7 +219,10 @@ def test_unreachable_idp_is_not_retried_on_every_request(make_client) -> None:
 
 
 def test_audit_values_cannot_forge_log_lines() -> None:
+    import json
+
     from airflow_identity_provider.auth.rules.audit import emit
 
-    line = emit("login_refused", next="/x\nevent=login role=Admin")
-    assert "\n" not in line and "'/x\\nevent=login role=Admin'" in line
+    line = emit("login", outcome="failure", reason="unsafe_next", next='/x\n{"event": "login", "roles": ["Admin"]}')
+    assert "\n" not in line
+    assert json.loads(line)["next"] == '/x\n{"event": "login", "roles": ["Admin"]}'  # one value, not a 2nd event

@@ -674,6 +674,25 @@ def test_throttled_requests_are_retried(emu: Any) -> None:
     assert len([r for r in writes(emu, start) if r.status in (200, 201)]) == 1
 
 
+def test_a_what_if_or_validate_whose_answer_was_lost_is_sent_again(emu: Any) -> None:
+    """What-if and validate are POSTs that change nothing in Azure. azure-core resends no POST whose answer it
+    lost (a dropped connection, an ARM front end restarting: dev/bench/soak found it), so both ask again."""
+    emu.drop_request(r"/whatIf$", method="POST")
+    start = mark(emu)
+    assert deploy_op().execute(make_context(FakeTaskInstance()))["accountName"] == "stetl01"
+    assert [r.status for r in emu.requests()[start:] if r.path.lower().endswith("/whatif")] == [0, 202]
+    assert len([r for r in writes(emu, start) if r.status in (200, 201)]) == 1  # and one deployment
+
+    emu.drop_request(r"/validate$", method="POST")
+    op = AzureTemplateValidateOperator(
+        task_id="validate", resource_group_name=RG, template=TEMPLATE, parameters={"name": "stetl01"}
+    )
+    start = mark(emu)
+    assert op.execute(make_context(FakeTaskInstance(task_id="validate")))["validated_resources"] == [STORAGE_ID]
+    assert [r.status for r in emu.requests()[start:] if r.path.lower().endswith("/validate")] == [0, 200]
+    assert not writes(emu, start)
+
+
 # -- deferrable ------------------------------------------------------------------------------------------
 
 

@@ -1,22 +1,29 @@
 """A person's view: headless Chromium opens the Airflow UI, is sent to the local IdP, signs in, and sees
-the UI their role allows. Screenshots land in the test's tmp_path for inspection."""
+the UI their role allows. Screenshots land in $SCREENSHOT_DIR (default build/screenshots); the documentation
+embeds copies of them (docs/assets/screenshots)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.support.browser import Browser
+from tests.support.browser import Browser, save_screenshot, sign_in
+from tests.support.dags import Bundle, bundle_settings, copy_bundles, reserialize
 from tests.support.deployment import Deployment, local_deployment
 
 pytestmark = pytest.mark.integration
 
+# A few DAGs, so each role's landing page shows what that role may do with them.
+BUNDLES = [Bundle("dags-folder", "main")]
+LISTED = "document.body.innerText.includes('analytics_daily')"  # the DAG list has loaded
+
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    with local_deployment(tmp_path_factory.mktemp("airflow_home_e2e")) as running:
+    home = tmp_path_factory.mktemp("airflow_home_e2e")
+    copy_bundles(home, BUNDLES)
+    with local_deployment(home, bundle_settings(home, BUNDLES), prepare=reserialize) as running:
         yield running
 
 
@@ -27,41 +34,48 @@ def browser() -> Iterator[Browser]:
     chromium.close()
 
 
-def sign_in(browser: Browser, deployment: Deployment, username: str, path: str = "/dags") -> None:
-    browser.goto(f"{deployment.url}{path}")
-    # The SPA gets a 401, goes to /api/v2/auth/login?next=..., then our /auth/login sends it to the IdP.
-    browser.wait_for(f"location.href.startsWith({deployment.idp.issuer!r}) && !!document.querySelector('form')")
-    login_page = browser.eval("location.href")
-    browser.eval(
-        f"document.querySelector('input[name=login]').value = {username!r};"
-        "document.querySelector('input[name=password]').value = 'test';"
-        "document.querySelector('form').submit()"
-    )
-    browser.wait_for(f"location.href !== {login_page!r} && document.readyState === 'complete'")
-    if browser.eval(f"location.href.startsWith({deployment.idp.issuer!r}) && !!document.querySelector('form')"):
-        browser.eval("document.querySelector('form').submit()")  # the IdP's consent page
-
-
-def test_viewer_lands_on_the_deep_link_without_admin_menu(
-    browser: Browser, deployment: Deployment, tmp_path: Path
-) -> None:
-    sign_in(browser, deployment, "bob", "/dags?tags=etl")
-    browser.wait_for(f"location.href === {deployment.url + '/dags?tags=etl'!r}")
+def test_viewer_lands_on_the_deep_link_without_admin_menu(browser: Browser, deployment: Deployment) -> None:
+    sign_in(browser, deployment, "bob", "/dags?tags=analytics", idp_screenshot="idp-login")
+    browser.wait_for(f"location.href === {deployment.url + '/dags?tags=analytics'!r}")
     browser.wait_for("document.body.innerText.includes('Browse')")
-    browser.screenshot(tmp_path / "viewer.png")
+    browser.wait_for(LISTED, timeout=30)
+    save_screenshot(browser, "viewer-dags")
     text = browser.eval("document.body.innerText")
     assert "Dags" in text and "Admin" not in text
 
 
-def test_admin_sees_the_admin_menu(browser: Browser, deployment: Deployment, tmp_path: Path) -> None:
+def open_admin_menu(browser: Browser) -> None:
+    """Click the navigation's Admin entry, so the screenshot shows what the role may administer."""
+    browser.eval("[...document.querySelectorAll('button')].find(b => b.innerText.trim() === 'Admin').click()")
+    browser.wait_for("document.body.innerText.includes('Connections')")
+
+
+def test_admin_sees_the_admin_menu(browser: Browser, deployment: Deployment) -> None:
     sign_in(browser, deployment, "alice")
     browser.wait_for("document.body.innerText.includes('Admin')")
-    browser.screenshot(tmp_path / "admin.png")
+    browser.wait_for(LISTED, timeout=30)
+    open_admin_menu(browser)
+    save_screenshot(browser, "admin-dags")
 
 
-def test_unmapped_user_reads_why_instead_of_looping(browser: Browser, deployment: Deployment, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("username", "role", "admin_menu"), [("erin", "user", False), ("dave", "op", True)])
+def test_user_and_op_land_on_the_dag_list(
+    browser: Browser, deployment: Deployment, username: str, role: str, admin_menu: bool
+) -> None:
+    sign_in(browser, deployment, username)
+    browser.wait_for(f"location.href === {deployment.url + '/dags'!r}")
+    browser.wait_for("document.body.innerText.includes('Browse')")
+    browser.wait_for(LISTED, timeout=30)
+    # Op holds the connection, variable and pool pages (FAB's matrix), so the Admin menu; User does not.
+    assert ("Admin" in browser.eval("document.body.innerText")) is admin_menu
+    if admin_menu:
+        open_admin_menu(browser)
+    save_screenshot(browser, f"{role}-dags")
+
+
+def test_unmapped_user_reads_why_instead_of_looping(browser: Browser, deployment: Deployment) -> None:
     sign_in(browser, deployment, "carol")
     browser.wait_for("document.title.startsWith('No Airflow role')")
-    browser.screenshot(tmp_path / "refused.png")
+    save_screenshot(browser, "no-role")
     assert "marketing" in browser.eval("document.body.innerText")
     assert "/auth/callback" in browser.eval("location.href")  # stayed on the page: no redirect loop

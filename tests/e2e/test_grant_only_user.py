@@ -1,15 +1,14 @@
 """A person whose only access is a DAG grant: headless Chromium signs them in through the local IdP and the
-Airflow UI's DAG list shows the granted DAGs and nothing else. Screenshots land in the test's tmp_path."""
+Airflow UI's DAG list shows the granted DAGs and nothing else. The screenshot lands in $SCREENSHOT_DIR."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.support.browser import Browser
+from tests.support.browser import Browser, save_screenshot, sign_in
 from tests.support.dags import Bundle, bundle_settings, copy_bundles, dag_ids, poll, reserialize, signed_in
 from tests.support.deployment import Deployment, local_deployment
 
@@ -34,21 +33,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         yield running
 
 
-def sign_in(browser: Browser, deployment: Deployment, username: str, path: str) -> None:
-    """As in test_browser.py: the SPA's 401 leads to the IdP's login form, submitted as a person would."""
-    browser.goto(f"{deployment.url}{path}")
-    browser.wait_for(f"location.href.startsWith({deployment.idp.issuer!r}) && !!document.querySelector('form')")
-    login_page = browser.eval("location.href")
-    browser.eval(
-        f"document.querySelector('input[name=login]').value = {username!r};"
-        "document.querySelector('input[name=password]').value = 'test';"
-        "document.querySelector('form').submit()"
-    )
-    browser.wait_for(f"location.href !== {login_page!r} && document.readyState === 'complete'")
-    if browser.eval(f"location.href.startsWith({deployment.idp.issuer!r}) && !!document.querySelector('form')"):
-        browser.eval("document.querySelector('form').submit()")  # the IdP's consent page
-
-
 @pytest.fixture
 def browser() -> Iterator[Browser]:
     chromium = Browser()
@@ -56,13 +40,13 @@ def browser() -> Iterator[Browser]:
     chromium.close()
 
 
-def test_dag_list_shows_only_the_granted_dags(browser: Browser, deployment: Deployment, tmp_path: Path) -> None:
+def test_dag_list_shows_only_the_granted_dags(browser: Browser, deployment: Deployment) -> None:
     sign_in(browser, deployment, "gina", "/dags")
     browser.wait_for(f"location.href === {deployment.url + '/dags'!r}")
     browser.wait_for(" && ".join(f"document.body.innerText.includes({dag_id!r})" for dag_id in GRANTED), timeout=30)
     # The UI's own count (total_entries of the same API call): no DAG was hidden by the page only.
     browser.wait_for(r"/\b2 Dags\b/i.test(document.body.innerText)")
-    browser.screenshot(tmp_path / "grant_only_dags.png")
+    save_screenshot(browser, "grant-only-dags")
     text = browser.eval("document.body.innerText")
     assert [dag_id for dag_id in OTHERS if dag_id in text] == [], text
     assert "Admin" not in text  # no global role, so no admin menu

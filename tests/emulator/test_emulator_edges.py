@@ -113,6 +113,25 @@ def test_ratelimit_headers_and_injected_errors(emu: ArmEmulator) -> None:
     assert not any(r.path.startswith("/_emulator") for r in emu.requests())
 
 
+def test_throttle_a_seeded_share_of_the_requests(emu: ArmEmulator) -> None:
+    path = f"/subscriptions/{SUB}/resourcegroups"
+
+    def statuses() -> list[int]:
+        return [_arm(emu, "GET", path, params=API).status_code for _ in range(40)]
+
+    emu.throttle(r"/resourcegroups$", times=100, retry_after=3, share=0.25, seed=7)
+    first = statuses()
+    assert 3 <= first.count(429) <= 20 and set(first) == {200, 429}
+    emu.reset()
+    emu.throttle(r"/resourcegroups$", times=100, retry_after=3, share=0.25, seed=7)
+    assert statuses() == first  # same seed, same order: same answers
+    emu.reset()
+    emu.throttle(r"/resourcegroups$", times=2, retry_after=3, share=0.25, seed=7)
+    assert statuses().count(429) == 2  # times still caps the total
+    with pytest.raises(ArmEmulatorError, match="share must be"):
+        emu.throttle(r"/x$", share=0)
+
+
 def test_reset_clears_state_and_settings(emu: ArmEmulator) -> None:
     clients = make_clients(emu)
     clients.resources.resource_groups.create_or_update("rg-reset", {"location": "westeurope"})
@@ -155,3 +174,28 @@ def test_startup_failure_reports_stderr(emu: ArmEmulator) -> None:
     busy_port = int(emu.url.rsplit(":", 1)[1])
     with pytest.raises(ArmEmulatorError, match="Address already in use"):
         ArmEmulator(port=busy_port, startup_timeout=20).start()
+
+
+def test_restart_with_persist_keeps_state_certificate_and_ports(tmp_path: Path) -> None:
+    """persist=True: a deployment started before a restart is found, and finishes, after it (same clients: same
+    URL, same CA file), the request log spans both processes, and fault settings carry over. Without persist
+    there is no restart."""
+    with ArmEmulator(state_dir=tmp_path, persist=True) as emu:
+        clients = make_clients(emu)
+        clients.resources.resource_groups.create_or_update("rg-restart", {"location": "westeurope"})
+        emu.set_deployment_duration(3)
+        poller = clients.deployments.deployments.begin_create_or_update("rg-restart", "dep1", deployment_body())
+        url, ca, pid = emu.url, emu.ca_path, emu.pid
+        emu.restart(downtime=0.2)
+        assert (emu.url, emu.ca_path) == (url, ca) and emu.pid != pid
+        assert clients.resources.resource_groups.check_existence("rg-restart") is True
+        assert poller.result().properties.provisioning_state == "Succeeded"
+        puts = [r for r in emu.requests(r"/deployments/dep1$") if r.method == "PUT"]
+        assert [r.status for r in puts] == [201]  # recorded by the first process, read from the second
+        emu.throttle(r"/resourcegroups/rg-restart$", times=1)
+        emu.restart()
+        assert _arm(emu, "GET", f"/subscriptions/{SUB}/resourcegroups/rg-restart", params=API).status_code == 429
+    with ArmEmulator() as plain, pytest.raises(ArmEmulatorError, match="persist=True"):
+        plain.restart()
+    with pytest.raises(ValueError, match="state_dir"):
+        ArmEmulator(persist=True)

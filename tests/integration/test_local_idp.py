@@ -341,3 +341,40 @@ def test_key_rotation_and_user_edits_under_an_issuer_path() -> None:
 def test_startup_failure_reports_stderr() -> None:
     with pytest.raises(LocalIdpError, match=r"(?s)exited with code 2.*bad OP_PORT"):
         start_local_idp(redirect_uris=[REDIRECT_URI], extra_env={"OP_PORT": "99999"})
+
+
+def test_restart_with_a_state_file_loses_nothing(tmp_path: Any) -> None:
+    """IDP_STATE_FILE: a sign-in started before a restart finishes after it, with the same keys, and the code of
+    a sign-in finished before it can still be exchanged; without the file a restart forgets both."""
+    state = {"IDP_STATE_FILE": str(tmp_path / "idp-state.json")}
+    first = start_local_idp(redirect_uris=[REDIRECT_URI], extra_env=state)
+    port, kids = first.port, [k["kid"] for k in httpx.get(first.jwks_uri).json()["keys"]]
+    with httpx.Client(timeout=10) as browser:
+        done, pending = _Request(first), _Request(first)
+        code = _callback_params(login_through_idp(browser, done.url, "alice"))["code"]
+        browser.cookies.clear()
+        form = browser.get(pending.url, follow_redirects=True)  # the login form, left open across the restart
+        assert form.status_code == 200 and 'name="password"' in form.text
+        first.stop()
+        assert first.process.returncode == 0
+        again = start_local_idp(redirect_uris=[REDIRECT_URI], port=port, extra_env=state)
+        try:
+            assert [k["kid"] for k in httpx.get(again.jwks_uri).json()["keys"]] == kids
+            exchanged = _exchange(again, code, done.verifier)
+            assert exchanged.status_code == 200, exchanged.text
+            jwt.decode(exchanged.json()["id_token"], _keyset(again), algorithms=["RS256"])
+            back = login_through_idp(browser, str(form.url), "dave")  # resumes the interaction
+            assert _callback_params(back)["state"] == pending.state
+        finally:
+            again.stop()
+    # Without the state file (the default) the same restart forgets the code.
+    plain = start_local_idp(redirect_uris=[REDIRECT_URI])
+    with httpx.Client(timeout=10) as browser:
+        req = _Request(plain)
+        code = _callback_params(login_through_idp(browser, req.url, "alice"))["code"]
+    plain.stop()
+    plain = start_local_idp(redirect_uris=[REDIRECT_URI], port=plain.port)
+    try:
+        assert _exchange(plain, code, req.verifier).json()["error"] == "invalid_grant"
+    finally:
+        plain.stop()

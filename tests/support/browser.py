@@ -1,21 +1,30 @@
 """A headless Chromium driven over the DevTools protocol (Debian's chromium; no browser download).
 
-Just enough for end-to-end checks: navigate, evaluate JavaScript, wait for a condition, screenshot.
+Just enough for end-to-end checks: navigate, evaluate JavaScript, wait for a condition, screenshot, and sign in
+through the local IdP's form as a person would.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from websockets.sync.client import connect
+
+if TYPE_CHECKING:
+    from tests.support.deployment import Deployment
+
+# Where the browser tests leave their screenshots (test artefacts; docs/assets/screenshots holds the copies the
+# documentation embeds). build/ is git-ignored.
+SCREENSHOT_DIR = Path(os.environ.get("SCREENSHOT_DIR") or Path(__file__).resolve().parents[2] / "build" / "screenshots")
 
 # Flags from the machine notes: without the background-networking ones Chromium keeps trying to reach
 # Google's hosts, which this closed network refuses.
@@ -101,3 +110,33 @@ class Browser:
         except subprocess.TimeoutExpired:
             self._process.kill()
         shutil.rmtree(self._profile, ignore_errors=True)
+
+
+def save_screenshot(browser: Browser, name: str) -> Path:
+    """The page as a PNG (CDP ``Page.captureScreenshot``) at ``$SCREENSHOT_DIR/<name>.png``."""
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOT_DIR / f"{name}.png"
+    browser.screenshot(path)
+    return path
+
+
+def sign_in(
+    browser: Browser, deployment: Deployment, username: str, path: str = "/dags", *, idp_screenshot: str = ""
+) -> None:
+    """Open ``path``: the SPA's 401 leads (through /api/v2/auth/login and our /auth/login) to the IdP's login
+    form, which is filled and submitted as a person would, then its consent page if it shows one.
+    ``idp_screenshot`` names a screenshot of the IdP's form, taken before it is submitted."""
+    browser.goto(f"{deployment.url}{path}")
+    browser.wait_for(f"location.href.startsWith({deployment.idp.issuer!r}) && !!document.querySelector('form')")
+    if idp_screenshot:
+        browser.wait_for("document.readyState === 'complete'")
+        save_screenshot(browser, idp_screenshot)
+    login_page = browser.eval("location.href")
+    browser.eval(
+        f"document.querySelector('input[name=login]').value = {username!r};"
+        "document.querySelector('input[name=password]').value = 'test';"
+        "document.querySelector('form').submit()"
+    )
+    browser.wait_for(f"location.href !== {login_page!r} && document.readyState === 'complete'")
+    if browser.eval(f"location.href.startsWith({deployment.idp.issuer!r}) && !!document.querySelector('form')"):
+        browser.eval("document.querySelector('form').submit()")  # the IdP's consent page

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dev.airflow_server import ApiServer, airflow_env, free_port, migrate, start_api_server
 from dev.idp.local_idp import API_AUDIENCE, GROUPS_SCOPES, LocalIdp, start_local_idp
@@ -34,15 +35,21 @@ class Deployment:
 @contextmanager
 def local_deployment(
     home: Path,
-    extra: Mapping[str, str] | None = None,
+    extra: Mapping[str, str] | Callable[[LocalIdp], Mapping[str, str]] | None = None,
     *,
     prepare: Callable[[dict[str, str]], None] | None = None,
+    idp_options: Mapping[str, Any] | None = None,
 ) -> Iterator[Deployment]:
     """``prepare(env)`` runs after ``airflow db migrate``, before the api-server starts (serialize DAGs, create
-    teams): the auth manager then finds them at start."""
+    teams): the auth manager then finds them at start. ``idp_options`` go to ``start_local_idp`` (users, issuer
+    path...); ``extra`` may be a function of the started IdP (settings that name its issuer)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    idp = start_local_idp(redirect_uris=[f"{base}/auth/callback"], post_logout_uris=[f"{base}/auth/logged-out"])
+    idp = start_local_idp(
+        redirect_uris=[f"{base}/auth/callback"],
+        post_logout_uris=[f"{base}/auth/logged-out"],
+        **dict(idp_options or {}),
+    )
     try:
         env = airflow_env(
             home,
@@ -55,7 +62,7 @@ def local_deployment(
                 "AIRFLOW__IDENTITY_AUTH_MANAGER__SCOPES": " ".join(GROUPS_SCOPES),
                 "AIRFLOW__IDENTITY_AUTH_MANAGER__ROLE_MAPPING": json.dumps(ROLE_MAPPING),
                 "AIRFLOW__IDENTITY_AUTH_MANAGER__API_AUDIENCES": API_AUDIENCE,
-                **(extra or {}),
+                **((extra(idp) if callable(extra) else extra) or {}),
             },
         )
         migrate(env)

@@ -36,8 +36,8 @@ class StubOp:
         scheme = "http"
         self.ca_path: Path | None = None
         if tls_dir is not None:
-            # Microsoft Graph and msal need https: reuse the ARM emulator's self-signed TLS material.
-            from dev.arm_emulator.tls import generate, server_context
+            # Microsoft Graph and msal need https: reuse the emulators' self-signed TLS material.
+            from dev.emulator_kit.tls import generate, server_context
 
             files = generate(tls_dir)
             self.ca_path = files.ca

@@ -35,6 +35,43 @@ ARG_OUTPUT = Arg(  # type: ignore[no-untyped-call]
     metavar="FILE",
 )
 
+# `login` (airflow_identity_provider.sso_login, also the `airflow-sso-login` console script): literals here, so
+# that every Airflow CLI start does not import it.
+LOGIN_ARGS = (
+    Arg(  # type: ignore[no-untyped-call]
+        ("--api-url",),
+        help="Airflow's address, as for airflowctl (default: base_url of the api section of this configuration)",
+        default=None,
+    ),
+    Arg(  # type: ignore[no-untyped-call]
+        ("-e", "--env"),
+        help="airflowctl environment to store the token for (default production)",
+        default="production",
+    ),
+    Arg(  # type: ignore[no-untyped-call]
+        ("--no-browser",),
+        help="Print the sign-in address instead of opening a browser",
+        action="store_true",
+    ),
+    Arg(  # type: ignore[no-untyped-call]
+        ("--print-token",),
+        help="Print the token instead of giving it to airflowctl (no keyring: export AIRFLOW_CLI_TOKEN)",
+        action="store_true",
+    ),
+    Arg(  # type: ignore[no-untyped-call]
+        ("--port",),
+        help="Loopback port to listen on (default: a random free one)",
+        type=int,
+        default=0,
+    ),
+    Arg(  # type: ignore[no-untyped-call]
+        ("--timeout",),
+        help="Seconds to wait for the sign-in (default 300)",
+        type=float,
+        default=300.0,
+    ),
+)
+
 
 def get_identity_cli_commands() -> list[CLICommand]:
     return [
@@ -61,6 +98,13 @@ def get_identity_cli_commands() -> list[CLICommand]:
                     "and why; with --dag, every permission on that DAG and where it comes from",
                     func=lazy_load_command(f"{_CLI}.explain.explain"),
                     args=(ARG_CLAIMS, ARG_DAG, ARG_PROVIDER),
+                ),
+                ActionCommand(
+                    name="login",
+                    help="Sign in through the identity provider in the browser and give the Airflow token to "
+                    "airflowctl (as `airflow-sso-login`)",
+                    func=lazy_load_command("airflow_identity_provider.sso_login.airflow_command"),
+                    args=LOGIN_ARGS,
                 ),
                 ActionCommand(
                     name="access-report",

@@ -6,6 +6,8 @@ The pure checks live in ``auth.rules.entra``.
 
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +23,9 @@ from airflow_identity_provider.auth.rules.entra import (
 )
 from airflow_identity_provider.auth.rules.id_token import TokenRejected
 from airflow_identity_provider.auth.rules.identity import claims_identity, groups_need_graph
+
+# Microsoft Graph's application id: "<it>/.default" asks for Graph's app permissions in any cloud.
+GRAPH_SCOPE = "00000003-0000-0000-c000-000000000000/.default"
 
 
 class EntraProvider(OidcProvider):
@@ -86,21 +91,12 @@ class EntraProvider(OidcProvider):
     def member_groups(self, *, tid: str, oid: str) -> tuple[str, ...]:
         """The user's transitive security groups from Microsoft Graph, with an app-only token from msal."""
         graph = self.settings.graph_url
-        try:
-            token = self._graph_app(tid).acquire_token_for_client(scopes=[f"{graph}/.default"])
-        except Exception as err:  # msal raises ValueError / requests errors for an unreachable authority
-            raise IdpUnavailable(f"{self.login_base}/{tid}", f"no Microsoft Graph token: {err}") from None
-        if "access_token" not in token:
-            raise IdpUnavailable(
-                f"{self.login_base}/{tid}",
-                f"no Microsoft Graph token for group overage: {token.get('error')} {token.get('error_description')}",
-            )
         url = f"{graph}/v1.0/users/{oid}/getMemberObjects"
         response = self._request(
             "POST",
             url,
             json={"securityEnabledOnly": True},
-            headers={"Authorization": f"Bearer {token['access_token']}"},
+            headers={"Authorization": f"Bearer {self.graph_token(tid)}"},
         )
         if response.status_code in (401, 403):
             raise ClaimError(
@@ -119,18 +115,56 @@ class EntraProvider(OidcProvider):
             raise IdpUnavailable(url, "the answer is not a JSON object")
         return extract_groups(body, "value")
 
+    @property
+    def graph_authority_host(self) -> str:
+        """Where app-only Graph tokens come from: the issuer's login host, or ``AZURE_AUTHORITY_HOST`` when set
+        (the variable azure-identity reads for private and sovereign clouds; the emulator tests point it there)."""
+        host = os.environ.get("AZURE_AUTHORITY_HOST", "").strip().rstrip("/")
+        if not host:
+            return self.login_base
+        return host if "://" in host else f"https://{host}"
+
+    def graph_token(self, tid: str) -> str:
+        """An app-only Microsoft Graph access token of this app registration in tenant ``tid`` (msal caches it
+        until shortly before it expires). Microsoft Graph's application id as the resource: the same in every
+        cloud, whatever ``graph_url`` says (a proxy or the emulator)."""
+        authority = f"{self.graph_authority_host}/{tid}"
+        try:
+            token = self._graph_app(tid).acquire_token_for_client(scopes=[GRAPH_SCOPE])
+        except Exception as err:  # msal raises ValueError / requests errors for an unreachable authority
+            raise IdpUnavailable(authority, f"no Microsoft Graph token: {err}") from None
+        if "access_token" not in token:
+            raise IdpUnavailable(
+                authority, f"no Microsoft Graph token: {token.get('error')} {token.get('error_description')}"
+            )
+        return str(token["access_token"])
+
     def _graph_app(self, tid: str) -> Any:
-        # One msal app per tenant, kept so its token cache spares a token request per sign-in.
+        # One msal app per tenant and process, kept so its token cache spares a token request per call; a forked
+        # worker makes its own (msal's HTTP session must not be shared across a fork).
+        # No verify= and no http_client: msal's own requests session then trusts a private CA (a TLS-inspecting
+        # proxy, a test emulator) the standard way, through REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE. A verify= would
+        # not help anyway: requests lets those variables override a session's verify
+        # (https://github.com/psf/requests/issues/3829). httpx, for the Graph calls themselves, reads SSL_CERT_FILE.
         import msal
 
-        with self._lock:
-            apps: dict[str, Any] = self.__dict__.setdefault("_graph_apps", {})
-            if tid not in apps:
-                apps[tid] = msal.ConfidentialClientApplication(
+        with self._graph_lock:
+            apps: dict[tuple[str, int], Any] = self.__dict__.setdefault("_graph_apps", {})
+            key = (tid, os.getpid())
+            if key not in apps:
+                for stale in [k for k in apps if k[1] != key[1]]:  # inherited from the parent process
+                    del apps[stale]
+                apps[key] = msal.ConfidentialClientApplication(
                     self.settings.client_id,
                     client_credential=self.settings.client_secret,
-                    authority=f"{self.login_base}/{tid}",
+                    authority=f"{self.graph_authority_host}/{tid}",
                     instance_discovery=False,
                     timeout=self.settings.http_timeout,
                 )
-            return apps[tid]
+            return apps[key]
+
+    @property
+    def _graph_lock(self) -> threading.Lock:
+        # Not self._lock: the sync thread asks for tokens while a sign-in may hold that one for discovery.
+        lock: threading.Lock = self.__dict__.setdefault("_graph_lock_", threading.Lock())
+        return lock

@@ -8,12 +8,17 @@ again (never an automatic redirect, which is how auth managers end up in redirec
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
-from airflow_identity_provider.auth.routes import login, logout, my_access, token
+from airflow_identity_provider import version_compat
+from airflow_identity_provider.auth.routes import cli_login, login, logout, my_access, token
+from airflow_identity_provider.auth.routes.bearer import bearer_middlewares
+from airflow_identity_provider.auth.routes.request_context import AuditContextMiddleware
 from airflow_identity_provider.auth.services.context import AuthContext
 
-__all__ = ["create_auth_app"]
+__all__ = ["api_middlewares", "create_auth_app"]
 
 
 def create_auth_app(auth_manager: AuthContext) -> FastAPI:
@@ -24,6 +29,19 @@ def create_auth_app(auth_manager: AuthContext) -> FastAPI:
         redoc_url=None,
     )
     app.state.auth_manager = auth_manager
-    for module in (login, token, logout, my_access):
+    # Binds client address, user agent and request id for the audit events of every /auth request.
+    app.add_middleware(AuditContextMiddleware, trusted_proxies=getattr(auth_manager, "trusted_proxies", ()))
+    for module in (login, cli_login, token, logout, my_access):
         app.include_router(module.router)
     return app
+
+
+def api_middlewares(auth_manager: AuthContext, trusted_marker: object | None) -> list[tuple[Any, dict[str, Any]]]:
+    """What ``get_fastapi_middlewares`` gives Airflow 3.3+: the IdP Bearer middleware (when ``api_audiences`` is
+    set) and the audit request context. The context comes last, so outermost (Airflow add_middleware()s in
+    order): every other middleware's audit events, the Bearer refusals included, carry the caller and request id."""
+    audit_context = (AuditContextMiddleware, {"trusted_proxies": getattr(auth_manager, "trusted_proxies", ())})
+    if trusted_marker is None:  # a version with the hook but without the marker: get_user would ignore our user
+        version_compat.warn_missing("idp_bearer")
+        return [audit_context]
+    return [*bearer_middlewares(auth_manager, trusted_marker), audit_context]

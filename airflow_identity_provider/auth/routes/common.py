@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import cast
 
 from airflow.configuration import conf
-from fastapi import Request
+from fastapi import HTTPException, Request
 
 from airflow_identity_provider.auth.services.context import AuthContext
 from airflow_identity_provider.auth.services.urls import base_url
+from airflow_identity_provider.errors import Refusal
 
 # The ID token is kept (httponly, only sent to /auth) for RP-initiated logout's id_token_hint; a token too
 # large for a cookie is skipped and logout falls back to client_id.
@@ -34,3 +35,12 @@ def is_safe_next(url: str, request: Request) -> bool:
     from airflow_identity_provider.version_compat import is_safe_url
 
     return is_safe_url(url, request=request)
+
+
+def unauthorized(refusal: Refusal) -> HTTPException:
+    """401 with the reason: the UI sends the user to sign in again, a client knows to get a new token."""
+    return HTTPException(
+        status_code=401,
+        detail=refusal.message,
+        headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{refusal.reason}"'},
+    )

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from airflow.api_fastapi.app import AUTH_MANAGER_FASTAPI_APP_PREFIX, get_cookie_path
 from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
+from airflow.configuration import conf
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -24,9 +25,11 @@ from airflow_identity_provider.auth.routes.common import (
 )
 from airflow_identity_provider.auth.routes.pages import chooser_page, no_role_page, page, refused_page, unsafe_next_page
 from airflow_identity_provider.auth.rules import audit
+from airflow_identity_provider.auth.rules.cli_code import CliRequest
 from airflow_identity_provider.auth.rules.settings import DEFAULT_NAME
 from airflow_identity_provider.auth.rules.state import COOKIE_NAME as LOGIN_COOKIE
 from airflow_identity_provider.auth.rules.state import MAX_AGE_SECONDS
+from airflow_identity_provider.auth.services.cli_login import code_redirect
 from airflow_identity_provider.auth.services.login import CallbackAnswer, NoRole, SignedIn, finish_login, start_login
 from airflow_identity_provider.auth.services.results import Refused
 from airflow_identity_provider.auth.services.urls import base_url
@@ -50,7 +53,7 @@ def login(request: Request, next: str | None = None) -> Response:
             for n, p in providers.items()
         }
         return chooser_page(choices)
-    return _start(auth_context(request).provider, request, target)
+    return start_sign_in(auth_context(request).provider, request, target)
 
 
 @router.get("/login/{name}", response_model=None)
@@ -61,11 +64,12 @@ def login_with(name: str, request: Request, next: str | None = None) -> Response
     provider = auth_context(request).providers.get(name)
     if provider is None:
         return refused_page(Refused("unknown_provider", f"No identity provider is named {name!r}.", 404))
-    return _start(provider, request, target)
+    return start_sign_in(provider, request, target)
 
 
-def _start(provider: OidcProvider, request: Request, target: str) -> Response:
-    started = start_login(provider, target=target, secret=auth_context(request).state_secret)
+def start_sign_in(provider: OidcProvider, request: Request, target: str, cli: CliRequest | None = None) -> Response:
+    """Redirect to the provider with the login-state cookie; ``cli``: a terminal sign-in (/auth/cli-login)."""
+    started = start_login(provider, target=target, secret=auth_context(request).state_secret, cli=cli)
     if isinstance(started, Refused):
         return refused_page(started)
     response = RedirectResponse(started.authorize_url, status_code=302)
@@ -98,9 +102,21 @@ def _finish(request: Request, name: str, answer: CallbackAnswer) -> Response:
         return refused_page(result)
     if isinstance(result, NoRole):
         return no_role_page(result)
-    airflow_token = ctx.generate_jwt(result.user)
+    if result.cli is not None:  # a terminal sign-in: a one-time code to its loopback listener, no browser cookie
+        response = RedirectResponse(code_redirect(ctx, result), status_code=303)
+        response.delete_cookie(LOGIN_COOKIE, path=AUTH_MANAGER_FASTAPI_APP_PREFIX)
+        return response
+    airflow_token = ctx.generate_session_jwt(result.user)  # the session: not capped by api_token_max_age
     if len(COOKIE_NAME_JWT_TOKEN) + len(airflow_token) > MAX_COOKIE_BYTES:
         return _too_big(airflow_token, result)
+    audit.emit(
+        "token",
+        outcome="success",
+        kind="browser",
+        # generate_jwt's default lifetime: the session cookie lasts this long unless refreshed or revoked.
+        lifetime=conf.getint("api_auth", "jwt_expiration_time"),
+        **audit.user_fields(result.user),
+    )
     return _signed_in_response(request, airflow_token, result)
 
 
@@ -112,7 +128,12 @@ MAX_COOKIE_BYTES = 4000
 def _too_big(airflow_token: str, signed_in: SignedIn) -> Response:
     user = signed_in.user
     audit.emit(
-        "login_refused", reason="token_too_large", user=user.user_id, size=len(airflow_token), groups=len(user.groups)
+        "login",
+        outcome="failure",
+        reason="token_too_large",
+        **audit.user_fields(user),
+        size=len(airflow_token),
+        groups_total=len(user.groups),
     )
     response = page(
         "Your Airflow session would not fit in a cookie",

@@ -35,6 +35,10 @@ def page(
     links: dict[str, str] | None = None,
 ) -> HTMLResponse:
     detail_html = f'<p class="detail">{escape(detail)}</p>' if detail else ""
+    context = audit.current_request()
+    if status_code >= 400 and context is not None:
+        # The same id as the audit event of this refusal: what an administrator searches the SIEM for.
+        detail_html += f'<p class="detail">Request id: {escape(context.request_id)}</p>'
     links_html = "".join(f'<p><a href="{escape(href)}">{escape(text)}</a></p>' for text, href in (links or {}).items())
     html = _TEMPLATE.format(title=escape(title), message=escape(message), detail=detail_html, links=links_html)
     return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
@@ -53,6 +57,7 @@ def chooser_page(choices: dict[str, str]) -> HTMLResponse:
 # --- the outcomes of sign-in and sign-out, each with its audit event ------------------------------------
 
 MAX_GROUPS_SHOWN = 10
+MAX_GROUPS_AUDITED = 50
 
 
 def _start_again() -> dict[str, str]:
@@ -66,7 +71,7 @@ def signed_out_page() -> HTMLResponse:
 def refused_page(refused: Refused) -> HTMLResponse:
     if refused.unavailable is not None:
         return idp_unavailable_page(refused.unavailable)
-    audit.emit("login_refused", level=logging.WARNING, reason=refused.reason, detail=refused.message)
+    audit.emit("login", outcome="failure", reason=refused.reason, detail=refused.message)
     return page(
         "Sign-in refused",
         refused.message,
@@ -77,7 +82,9 @@ def refused_page(refused: Refused) -> HTMLResponse:
 
 
 def idp_unavailable_page(err: IdpUnavailable) -> HTMLResponse:
-    audit.emit("idp_unavailable", level=logging.ERROR, url=err.url, detail=err.detail)
+    audit.emit(
+        "login", outcome="failure", reason="idp_unavailable", level=logging.ERROR, url=err.url, detail=err.detail
+    )
     return page(
         "Identity provider unavailable",
         err.message,
@@ -94,12 +101,16 @@ def no_role_page(no_role: NoRole) -> HTMLResponse:
     if len(identity.groups) > MAX_GROUPS_SHOWN:
         shown += f" and {len(identity.groups) - MAX_GROUPS_SHOWN} more"
     audit.emit(
-        "login_refused",
-        level=logging.WARNING,
+        "login",
+        outcome="failure",
         reason="no_mapped_role",
-        user=identity.user_id,
+        user_id=identity.user_id,
+        user_name=identity.name,
+        idp=no_role.idp or None,
+        tenant=audit.tenant_of(identity.user_id),
         groups_claim=groups_claim,
-        groups=shown,
+        groups=list(identity.groups[:MAX_GROUPS_AUDITED]),  # the claim values that matched nothing
+        groups_total=len(identity.groups),
     )
     return page(
         "No Airflow role for your account",
@@ -114,7 +125,7 @@ def no_role_page(no_role: NoRole) -> HTMLResponse:
 
 
 def unsafe_next_page(target: str) -> HTMLResponse:
-    audit.emit("login_refused", level=logging.WARNING, reason="unsafe_next", next=target)
+    audit.emit("login", outcome="failure", reason="unsafe_next", next=target)
     return page(
         "Unsafe return address",
         "The address to return to after sign-in is not part of this Airflow.",

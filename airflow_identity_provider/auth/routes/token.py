@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from airflow_identity_provider.auth.routes.common import auth_context
+from airflow_identity_provider.auth.services.cli_login import password_login_refused
 from airflow_identity_provider.auth.services.results import Refused
 from airflow_identity_provider.auth.services.token import exchange_token
 
@@ -24,10 +25,26 @@ async def token_cli(request: Request) -> Response:
 
 async def _machine_token(request: Request, *, cli: bool) -> Response:
     """Exchange an IdP access token (Authorization: Bearer, or a jwt-bearer ``assertion``) for an Airflow token."""
+    # Before the Bearer header: airflowctl sends the token it stored earlier along with username and password.
+    if await _is_password_login(request):
+        refused = password_login_refused(auth_context(request))
+        return JSONResponse({"detail": refused.message, "reason": refused.reason}, status_code=refused.status_code)
     result = await exchange_token(auth_context(request), await _assertion(request), cli=cli)
     if isinstance(result, Refused):
         return JSONResponse({"detail": result.message, "reason": result.reason}, status_code=result.status_code)
     return JSONResponse({"access_token": result.access_token}, 201)
+
+
+async def _is_password_login(request: Request) -> bool:
+    """A username/password login (``airflowctl auth login --username``, Airflow's other auth managers' form)."""
+    if "json" in request.headers.get("content-type", ""):
+        try:
+            body = await request.json()  # Starlette keeps the body: _assertion reads it again
+        except ValueError:
+            return False
+    else:
+        body = await request.form()
+    return hasattr(body, "keys") and ("username" in body or "password" in body) and "assertion" not in body
 
 
 async def _assertion(request: Request) -> str:

@@ -16,6 +16,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from airflow_identity_provider.auth.rules.access import AccessPolicy, TeamMappingError, parse_team_mapping
+from airflow_identity_provider.auth.rules.client_ip import IPNetwork, TrustedProxyError, parse_trusted_proxies
 from airflow_identity_provider.auth.rules.custom_roles import BUILTIN_NAMES, RoleError, RoleTable, parse_custom_roles
 from airflow_identity_provider.auth.rules.dag_grants import GrantError, parse_dag_grants
 from airflow_identity_provider.clouds import get_cloud
@@ -70,6 +71,11 @@ class AuthSettings:
     api_client_ids: tuple[str, ...] = ()
     resolve_group_overage: bool = False
     graph_url: str = ""
+    # Directory sync (auth.directory): 0 is off; jumpcloud needs the API key.
+    directory_sync_interval: int = 60
+    api_token_max_age: int = 86400
+    jumpcloud_api_key: str = field(default="", repr=False)
+    jumpcloud_api_url: str = "https://console.jumpcloud.com"
     # role_mapping, roles, dag_grants, team_mapping and honour_dag_access_control compiled together.
     access: AccessPolicy = field(default_factory=AccessPolicy, repr=False)
 
@@ -80,14 +86,17 @@ def default_values() -> dict[str, str]:
 
 def parse_settings(raw: Mapping[str, str], *, name: str = DEFAULT_NAME) -> AuthSettings:
     """Validate raw option strings (defaults already applied) into ``AuthSettings``."""
-    if name != DEFAULT_NAME and raw.get("providers"):
-        raise SettingsError("providers", f"belongs in [{SECTION}], not in the section of provider {name!r}")
+    for key in ("providers", "trusted_proxies"):  # about the deployment, not one provider
+        if name != DEFAULT_NAME and raw.get(key):
+            raise SettingsError(key, f"belongs in [{SECTION}], not in the section of provider {name!r}")
     unknown = sorted(set(raw) - KNOWN_KEYS)
     if unknown:
         raise SettingsError(
             unknown[0], f"unknown key; the section knows {', '.join(sorted(KNOWN_KEYS))} (check the spelling)"
         )
     values = {**default_values(), **{k: v.strip() for k, v in raw.items()}}
+
+    parse_trusted_proxies_setting(values["trusted_proxies"])  # checked here too, so check-config reports it
 
     idp = values["idp"].lower()
     if idp not in IDPS:
@@ -152,6 +161,10 @@ def parse_settings(raw: Mapping[str, str], *, name: str = DEFAULT_NAME) -> AuthS
         revalidate_interval=_int("revalidate_interval", values["revalidate_interval"], minimum=0),
         resolve_group_overage=_bool("resolve_group_overage", values["resolve_group_overage"]),
         graph_url=_graph_url(idp, values),
+        directory_sync_interval=_int("directory_sync_interval", values["directory_sync_interval"], minimum=0),
+        api_token_max_age=_int("api_token_max_age", values["api_token_max_age"], minimum=0),
+        jumpcloud_api_key=values["jumpcloud_api_key"],
+        jumpcloud_api_url=_jumpcloud_url(values["jumpcloud_api_url"]),
         access=access,
     )
 
@@ -177,7 +190,22 @@ def settings_warnings(settings: AuthSettings) -> list[str]:
             "its JOSE typ is at+jwt (RFC 9068) or it names another client in azp / client_id, and refuses the "
             "rest (reason ambiguous_id_token). Prefer an audience of the API's own (e.g. api://airflow)."
         )
+    if settings.directory_sync_interval and settings.idp == "jumpcloud" and not settings.jumpcloud_api_key:
+        warnings.append(
+            f"[{_section_of(settings)}] jumpcloud_api_key: is empty, so the directory sync is off: a user "
+            "suspended or removed in JumpCloud keeps their Airflow tokens until they expire (browser sessions: "
+            "until revalidate_interval). Set an API key, or directory_sync_interval = 0 to silence this."
+        )
+    if settings.directory_sync_interval and settings.idp == "entra" and not settings.client_secret:
+        warnings.append(
+            f"[{_section_of(settings)}] client_secret: is empty, so the directory sync (Microsoft Graph, app-only "
+            "token of this app registration) is off. Set directory_sync_interval = 0 to silence this."
+        )
     return warnings
+
+
+def _section_of(settings: AuthSettings) -> str:
+    return SECTION if settings.name == DEFAULT_NAME else f"{SECTION}_{settings.name}"
 
 
 def _bool(key: str, value: str) -> bool:
@@ -199,6 +227,12 @@ def _graph_url(idp: str, values: Mapping[str, str]) -> str:
         return get_cloud(values["cloud"] or "public").graph_endpoint or ""
     except ValueError:
         return ""  # the cloud itself is reported by _check_entra
+
+
+def _jumpcloud_url(value: str) -> str:
+    url = value or "https://console.jumpcloud.com"
+    check_https_url("jumpcloud_api_url", url)
+    return url.rstrip("/")
 
 
 def _check_entra(tenant_id: str, cloud: str, allowed_tenants: tuple[str, ...]) -> None:
@@ -316,12 +350,25 @@ def parse_provider_names(text: str) -> tuple[str, ...]:
     return names
 
 
+def parse_trusted_proxies_setting(text: str) -> tuple[IPNetwork, ...]:
+    try:
+        return parse_trusted_proxies(text)
+    except TrustedProxyError as err:
+        raise SettingsError("trusted_proxies", str(err)) from None
+
+
+def load_trusted_proxies() -> tuple[IPNetwork, ...]:
+    """``[identity_auth_manager] trusted_proxies``: whose X-Forwarded-For the audit events believe."""
+    return parse_trusted_proxies_setting(_read_section(SECTION).get("trusted_proxies", ""))
+
+
 def load_all_settings() -> dict[str, AuthSettings]:
     """Every configured provider by name, in configured order (one, named 'default', unless ``providers``)."""
     main = _read_section(SECTION)
     names = parse_provider_names(main.pop("providers", ""))
     if not names:
         return {DEFAULT_NAME: parse_settings(main)}
+    parse_trusted_proxies_setting(main.get("trusted_proxies", ""))
     providers: dict[str, AuthSettings] = {}
     for name in names:
         section = f"{SECTION}_{name}"

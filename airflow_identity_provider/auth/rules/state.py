@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from airflow_identity_provider.auth.rules.cli_code import CliRequest
 from airflow_identity_provider.errors import Refusal
 
 COOKIE_NAME = "_identity_login"
@@ -31,9 +32,14 @@ class LoginState:
     code_verifier: str
     next_url: str
     idp: str
+    # A terminal sign-in (/auth/cli-login): the callback hands a one-time code to the CLI's loopback listener
+    # instead of setting the browser's cookie. Flat fields with defaults: cookies without them still decode.
+    cli_port: int = 0
+    cli_state: str = ""
+    cli_challenge: str = ""
 
     @classmethod
-    def new(cls, *, next_url: str, idp: str) -> LoginState:
+    def new(cls, *, next_url: str, idp: str, cli: CliRequest | None = None) -> LoginState:
         return cls(
             state=secrets.token_urlsafe(32),
             nonce=secrets.token_urlsafe(32),
@@ -41,7 +47,14 @@ class LoginState:
             code_verifier=secrets.token_urlsafe(64),
             next_url=next_url,
             idp=idp,
+            cli_port=cli.port if cli else 0,
+            cli_state=cli.state if cli else "",
+            cli_challenge=cli.code_challenge if cli else "",
         )
+
+    @property
+    def cli(self) -> CliRequest | None:
+        return CliRequest(self.cli_port, self.cli_state, self.cli_challenge) if self.cli_port else None
 
     @property
     def code_challenge(self) -> str:
@@ -53,8 +66,15 @@ def _serializer(secret_key: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret_key, salt=_SALT)
 
 
+_CLI_FIELDS = ("cli_port", "cli_state", "cli_challenge")
+
+
 def encode_state(state: LoginState, secret_key: str) -> str:
-    return _serializer(secret_key).dumps(asdict(state))
+    data = asdict(state)
+    if not state.cli_port:  # a browser sign-in's cookie keeps its shape: a replica of the previous release reads it
+        for key in _CLI_FIELDS:
+            del data[key]
+    return _serializer(secret_key).dumps(data)
 
 
 def decode_state(cookie: str | None, secret_key: str, *, max_age: int = MAX_AGE_SECONDS) -> LoginState:

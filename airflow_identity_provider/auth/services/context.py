@@ -22,7 +22,17 @@ class AuthContext(Protocol):
 
     def generate_jwt(self, user: IdentityUser, *, expiration_time_in_seconds: int = ...) -> str: ...
 
+    def generate_session_jwt(self, user: IdentityUser) -> str:
+        """The browser session's token (marked as such: api_token_max_age does not apply to it)."""
+        ...
+
     def revoke_token(self, token: str) -> None: ...
+
+    def check_user(self, user: IdentityUser) -> IdentityUser:
+        """The user as they may act now (the directory's word on them); raises ValueError (a Refusal that is
+        also a ValueError gives its reason) when they may not. Every request of an Airflow JWT and of a direct
+        IdP Bearer token goes through it."""
+        ...
 
     def access_control_names(self) -> frozenset[str]:
         """Groups and roles that some DAG's access_control names today (from the in-memory DAG index)."""

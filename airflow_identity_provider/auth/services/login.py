@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from airflow_identity_provider.auth.idp.errors import IdpError
 from airflow_identity_provider.auth.rules import audit
 from airflow_identity_provider.auth.rules.claims import ClaimError, Identity
+from airflow_identity_provider.auth.rules.cli_code import CliRequest
 from airflow_identity_provider.auth.rules.id_token import TokenRejected
 from airflow_identity_provider.auth.rules.state import LoginState, decode_state, encode_state
 from airflow_identity_provider.auth.rules.user import IdentityUser
@@ -50,6 +51,7 @@ class SignedIn:
     user: IdentityUser
     id_token: str
     next_url: str  # as the login started with it; the route checks it is still safe
+    cli: CliRequest | None = None  # a terminal sign-in: the code goes to its loopback listener, no cookie
 
 
 @dataclass(frozen=True)
@@ -58,20 +60,24 @@ class NoRole:
 
     identity: Identity
     groups_claim: str
+    idp: str = ""  # the provider's name, for the audit event
 
 
-def start_login(provider: OidcProvider, *, target: str, secret: str) -> LoginStarted | Refused:
+def start_login(
+    provider: OidcProvider, *, target: str, secret: str, cli: CliRequest | None = None, redirect_uri: str | None = None
+) -> LoginStarted | Refused:
+    """``redirect_uri``: another relying party's (the luigi gateway's); Airflow's from ``[api] base_url`` if None."""
     name = provider.settings.name
-    login_state = LoginState.new(next_url=target, idp=name)
+    login_state = LoginState.new(next_url=target, idp=name, cli=cli)
     try:
-        url = provider.authorization_url(redirect_uri=callback_url(name), login=login_state)
+        url = provider.authorization_url(redirect_uri=redirect_uri or callback_url(name), login=login_state)
     except Refusal as err:  # the IdP is unreachable (503) or its discovery document is not ours (502)
         return Refused.of(err, 502)
     return LoginStarted(url, encode_state(login_state, secret))
 
 
 def finish_login(
-    ctx: AuthContext, name: str, state_cookie: str | None, answer: CallbackAnswer
+    ctx: AuthContext, name: str, state_cookie: str | None, answer: CallbackAnswer, *, redirect_uri: str | None = None
 ) -> SignedIn | NoRole | Refused:
     try:
         login_state = decode_state(state_cookie, ctx.state_secret)
@@ -113,13 +119,15 @@ def finish_login(
         return Refused("missing_code", "The sign-in response carries no authorization code.", 400)
 
     try:
-        identity, id_token = provider.sign_in(code=answer.code, redirect_uri=callback_url(name), login=login_state)
+        identity, id_token = provider.sign_in(
+            code=answer.code, redirect_uri=redirect_uri or callback_url(name), login=login_state
+        )
     except Refusal as err:
         return Refused.of(err, next((code for kind, code in _SIGN_IN_STATUS if isinstance(err, kind)), 400))
 
     assignment = settings.access.assign(identity.groups, access_control_names=ctx.access_control_names())
     if assignment is None:
-        return NoRole(identity, settings.groups_claim)
+        return NoRole(identity, settings.groups_claim, idp=name)
     user = IdentityUser(
         user_id=user_id_for(ctx.providers, name, identity),
         name=identity.name,
@@ -133,11 +141,9 @@ def finish_login(
     )
     audit.emit(
         "login",
-        user=user.user_id,
-        name=user.name,
-        roles=list(user.roles),
-        groups=list(user.groups),
-        teams=list(user.teams),
-        idp=name,
+        outcome="success",
+        kind="cli" if login_state.cli is not None else "browser",
+        **audit.user_fields(user),
+        **audit.held_fields(settings, assignment),
     )
-    return SignedIn(user, id_token, login_state.next_url)
+    return SignedIn(user, id_token, login_state.next_url, login_state.cli)

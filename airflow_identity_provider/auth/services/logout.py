@@ -30,18 +30,23 @@ def sign_out(ctx: AuthContext, request: Request, *, id_token_cookie: str | None)
     name, _, id_token = (id_token_cookie or "").partition(".")
     provider = ctx.providers.get(name) or ctx.provider
     end_session = end_session_url(provider, id_token)
-    audit.emit("logout", idp=provider.settings.name, idp_session_ended=bool(end_session), revoked=revoked)
+    audit.emit(
+        "logout", outcome="success", idp=provider.settings.name, idp_session_ended=bool(end_session), revoked=revoked
+    )
     return SignedOut(end_session, revoked)
 
 
-def end_session_url(provider: OidcProvider, id_token: str) -> str | None:
+def end_session_url(provider: OidcProvider, id_token: str, post_logout_redirect_uri: str | None = None) -> str | None:
     try:
         endpoint = provider.metadata().end_session_endpoint
     except Refusal:
         return None  # signing out of Airflow must not depend on the IdP being up
     if not endpoint:
         return None
-    params = {"post_logout_redirect_uri": logged_out_url(), "client_id": provider.settings.client_id}
+    params = {
+        "post_logout_redirect_uri": post_logout_redirect_uri or logged_out_url(),
+        "client_id": provider.settings.client_id,
+    }
     if id_token:
         params["id_token_hint"] = id_token
     separator = "&" if "?" in endpoint else "?"

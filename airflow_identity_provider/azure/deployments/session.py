@@ -34,6 +34,13 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncDeploymentSession", "DeploymentSession"]
 
+# What-if and validate are POSTs that change nothing in Azure, so one whose answer was lost (connection refused
+# or dropped while an ARM front end restarts) is safe to send again. azure-core's retry policy resends a POST
+# only on 500/503/504 (RetryPolicy._is_method_retryable); these calls add POST to its default methods.
+_RESEND_READ_ONLY_POSTS: dict[str, Any] = {
+    "retry_on_methods": frozenset({"HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "POST"})
+}
+
 
 class DeploymentSession:
     """Deployment ``name`` at ``target``, through ``hook``'s deployments client for the target's subscription.
@@ -72,9 +79,9 @@ class DeploymentSession:
         name, target = self.name, self.target
         try:
             if target.resource_group is not None:
-                poller = deployments.begin_what_if(target.resource_group, name, request)
+                poller = deployments.begin_what_if(target.resource_group, name, request, **_RESEND_READ_ONLY_POSTS)
             else:
-                poller = deployments.begin_what_if_at_subscription_scope(name, request)
+                poller = deployments.begin_what_if_at_subscription_scope(name, request, **_RESEND_READ_ONLY_POSTS)
             result = as_dict(poller.result())
         except HttpResponseError as err:
             raise_arm_error(f"run what-if for deployment {name} at {target.scope}", err)
@@ -90,7 +97,7 @@ class DeploymentSession:
 
         try:
             result = self.client.deployments.begin_validate_at_scope(
-                self.target.scope, self.name, Deployment(body)
+                self.target.scope, self.name, Deployment(body), **_RESEND_READ_ONLY_POSTS
             ).result()
         except HttpResponseError as err:
             raise_arm_error(f"validate deployment {self.name} at {self.target.scope}", err)

@@ -19,6 +19,7 @@ from airflow_identity_provider.azure.preflight.report import (
     OVERPRIVILEGE_MODES,
     LeastPrivilegeMode,
     OverprivilegeMode,
+    PreflightRefused,
 )
 from airflow_identity_provider.azure.rules.scopes import canonical_subscription_id, normalize_scope
 
@@ -127,7 +128,9 @@ class AzureResourceManagerBaseOperator(BaseOperator):
         """
         from airflow_identity_provider.azure.policies import correlation_id_for
 
-        dag_id, task_id, run_id, try_number, map_index = task_identity(context)
+        identity = task_identity(context)
+        self._audit_task = identity  # for the audit events of this execute's preflight decisions
+        dag_id, task_id, run_id, try_number, map_index = identity
         correlation_id = correlation_id_for(dag_id, run_id, task_id, try_number, map_index)
         return AzureResourceManagerHook(self.azure_resource_manager_conn_id, correlation_id=correlation_id)
 
@@ -166,9 +169,13 @@ class AzureResourceManagerBaseOperator(BaseOperator):
         self.log.info("Scope fence check for %s at %s (offline)", operation, target_scope)
         # Its OK-report would say "permissions: not checked", which reads like a gap: keep it at debug
         # (the full report follows before the write); a refusal is still logged as an error.
-        Preflight(hook, least_privilege="off", overprivilege="ignore", logger=_InfoAsDebug(self.log)).check(
-            target_scope=target_scope, operation=operation, **check
-        )
+        try:
+            Preflight(hook, least_privilege="off", overprivilege="ignore", logger=_InfoAsDebug(self.log)).check(
+                target_scope=target_scope, operation=operation, **check
+            )
+        except PreflightRefused as refused:  # a decision: the task stops here (a pass decides nothing yet)
+            self.audit_preflight(hook, operation=operation, target_scope=target_scope, check="fence", refused=refused)
+            raise
 
     def run_preflight(
         self,
@@ -186,19 +193,64 @@ class AzureResourceManagerBaseOperator(BaseOperator):
         A refusal (PreflightRefused) propagates unchanged, so the task fails with the preflight's own
         readable reason; its report, when it carries one, is pushed first so the UI shows why.
         """
-        from airflow_identity_provider.azure.preflight import PreflightRefused
-
         actions = tuple(dict.fromkeys([*extra_actions, *self.required_actions]))
+        modes = {"least_privilege": preflight.least_privilege, "overprivilege": preflight.overprivilege}
         try:
             report = preflight.check(target_scope=target_scope, operation=operation, extra_actions=actions, **check)
         except PreflightRefused as refused:
+            self.audit_preflight(
+                preflight.hook, operation=operation, target_scope=target_scope, refused=refused, modes=modes
+            )
             report_of_refusal = getattr(refused, "report", None)
             if push and report_of_refusal is not None:
                 self._push_report(context, report_of_refusal)
             raise
+        self.audit_preflight(preflight.hook, operation=operation, target_scope=target_scope, report=report, modes=modes)
         if push:
             self._push_report(context, report)
         return report
+
+    def refusal(
+        self,
+        hook: AzureResourceManagerHook,
+        message: str,
+        *,
+        reason: str,
+        target_scope: str,
+        operation: str = "deployment_write",
+        check: str = "template_spec",
+    ) -> PreflightRefused:
+        """A refusal of the operator's own (not the Preflight's), audited like the Preflight's: raise it."""
+        refused = PreflightRefused(message, reason=reason)
+        self.audit_preflight(hook, operation=operation, target_scope=target_scope, check=check, refused=refused)
+        return refused
+
+    def audit_preflight(
+        self,
+        hook: AzureResourceManagerHook,
+        *,
+        operation: str,
+        target_scope: str,
+        check: str = "full",
+        report: AccessReport | None = None,
+        refused: BaseException | None = None,
+        reason: str | None = None,
+        modes: Mapping[str, Any] | None = None,
+    ) -> None:
+        """The audit event of one decision (``operators._audit``); operators call it for their own refusals."""
+        from airflow_identity_provider.azure.operators._audit import preflight_event
+
+        preflight_event(
+            hook,
+            task=getattr(self, "_audit_task", None),
+            operation=operation,
+            target_scope=target_scope,
+            check=check,
+            report=report,
+            refused=refused,
+            reason=reason,
+            modes=modes or {"least_privilege": self.least_privilege, "overprivilege": self.overprivilege},
+        )
 
     def _push_report(self, context: Context | Mapping[str, Any], report: AccessReport) -> None:
         # The Preflight has already logged the report (info when clean, warning or error otherwise).

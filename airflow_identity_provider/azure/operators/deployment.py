@@ -235,18 +235,20 @@ class AzureTemplateDeploymentOperator(TemplateOperatorBase):
     def _read_spec(self, hook: AzureResourceManagerHook) -> PinnedSpec:
         """Read the template spec version once. It must lie inside allowed_scopes or allowed_reference_scopes:
         whoever can change it there decides what this task deploys."""
-        from airflow_identity_provider.azure.preflight import PreflightRefused
         from airflow_identity_provider.azure.rules.fence_judgement import ALLOWED_REFERENCE_SCOPES_SETTING, Fence
 
         spec_id = str(self.template_spec_id)
         settings = hook.settings
         fence = Fence.of(settings.allowed_scopes, settings.allowed_reference_scopes)
         if fence.where(spec_id) in ("outside", "invalid"):
-            raise PreflightRefused(
+            raise self.refusal(
+                hook,
                 f"template_spec_id {spec_id} is outside the connection's allowed_scopes and "
                 f"{ALLOWED_REFERENCE_SCOPES_SETTING} ({fence.describe()}): whoever can publish there decides what "
                 f"this task deploys. Add its scope to {ALLOWED_REFERENCE_SCOPES_SETTING} on the connection if it is "
-                "trusted"
+                "trusted",
+                reason="template_spec_outside_fence",
+                target_scope=spec_id,
             )
         pinned = read_template_spec(hook, spec_id)
         how = "sent by id and re-read before the deployment" if pinned.has_linked_templates else "sent inline"
@@ -255,14 +257,15 @@ class AzureTemplateDeploymentOperator(TemplateOperatorBase):
 
     def _check_spec_unchanged(self, hook: AzureResourceManagerHook, pinned: PinnedSpec) -> None:
         """The version checked must be the version deployed: read it again right before the PUT."""
-        from airflow_identity_provider.azure.preflight import PreflightRefused
-
         again = read_template_spec(hook, pinned.version_id)
         if again.sha256 != pinned.sha256:
-            raise PreflightRefused(
+            raise self.refusal(
+                hook,
                 f"template spec version {pinned.version_id} changed while the preflight checked it (sha256 "
                 f"{pinned.sha256} before, {again.sha256} now): a version must not change once published. Publish "
-                "the change as a new version and point template_spec_id at it"
+                "the change as a new version and point template_spec_id at it",
+                reason="template_spec_changed",
+                target_scope=pinned.version_id,
             )
         self.log.info("template spec %s unchanged since the preflight (sha256 %s)", pinned.version_id, again.sha256)
 

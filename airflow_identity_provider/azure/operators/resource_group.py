@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from azure.mgmt.resource.resources import ResourceManagementClient
     from azure.mgmt.resource.resources.models import ResourceGroup
 
+    from airflow_identity_provider.azure.hooks.arm import AzureResourceManagerHook
+
 __all__ = ["AzureResourceGroupCreateOrUpdateOperator", "AzureResourceGroupDeleteOperator"]
 
 
@@ -152,7 +154,7 @@ class AzureResourceGroupDeleteOperator(AzureResourceManagerBaseOperator):
                 self.make_preflight(hook),
                 target_scope=scope,
                 operation="resource_group_delete",
-                extra_actions=self._contained_delete_actions(client, scope),
+                extra_actions=self._contained_delete_actions(client, scope, hook),
             )
             try:
                 poller = client.resource_groups.begin_delete(
@@ -169,7 +171,9 @@ class AzureResourceGroupDeleteOperator(AzureResourceManagerBaseOperator):
         finally:
             hook.close()
 
-    def _contained_delete_actions(self, client: ResourceManagementClient, scope: str) -> tuple[str, ...]:
+    def _contained_delete_actions(
+        self, client: ResourceManagementClient, scope: str, hook: AzureResourceManagerHook
+    ) -> tuple[str, ...]:
         """``{type}/delete`` for every resource type in the group: deleting the group deletes them all, and
         ARM deletes what it may and leaves the rest, so a missing right means a half-deleted group.
 
@@ -188,11 +192,20 @@ class AzureResourceGroupDeleteOperator(AzureResourceManagerBaseOperator):
                 f"({arm_error_text(err)})"
             )
             if self.least_privilege == "enforce":
-                raise AirflowException(
+                refused = AirflowException(
                     f"ARM preflight refused resource_group_delete at {scope}: {problem}. Grant the identity "
                     "read on the group (e.g. Microsoft.Resources/subscriptions/resourceGroups/resources/read), "
                     "or set least_privilege='warn' to rely on ARM's own checks."
-                ) from err
+                )
+                self.audit_preflight(
+                    hook,
+                    operation="resource_group_delete",
+                    target_scope=scope,
+                    check="contents",
+                    refused=refused,
+                    reason="contents_unreadable",
+                )
+                raise refused from err
             self.log.warning("%s; checking only the group's own delete right", problem)
             return ()
         self.log.info("Resource group %s holds %d resource type(s): %s", scope, len(types), ", ".join(types) or "none")

@@ -47,7 +47,7 @@ def check_fence(
             arm_calls=0,
         )
         log.error("\n".join(report.summary_lines()))
-        raise PreflightRefused(refusal_message(report, conn_id, [reason]), report, reason=rule)
+        raise PreflightRefused(refusal_message(report, conn_id, [reason]), report, reason=rule, reasons=[reason])
 
     try:
         target = parse_scope(target_scope)
@@ -171,7 +171,7 @@ def decide(
     block = "\n".join(report.summary_lines())
     if reasons:
         log.error(block)
-        raise PreflightRefused(refusal_message(report, conn_id, reasons), report)
+        raise PreflightRefused(refusal_message(report, conn_id, reasons), report, reasons=reasons)
     if warnings or report.notes:
         log.warning(block)
     else:

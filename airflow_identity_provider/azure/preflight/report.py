@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -47,11 +47,20 @@ class PreflightRefused(Refusal, AirflowFailException):
 
     The message lists every reason and the setting or role that would change the outcome;
     :attr:`report` is the full :class:`AccessReport`. ``reason`` is the rule of a fence refusal
-    (``outside_scope``, ``no_fence``...), else ``preflight_refused``."""
+    (``outside_scope``, ``no_fence``...), else ``preflight_refused``; :attr:`reasons` are the reasons one by
+    one (the audit event lists them), by default the message."""
 
-    def __init__(self, message: str, report: AccessReport | None = None, *, reason: str = "preflight_refused") -> None:
+    def __init__(
+        self,
+        message: str,
+        report: AccessReport | None = None,
+        *,
+        reason: str = "preflight_refused",
+        reasons: Sequence[str] = (),
+    ) -> None:
         super().__init__(reason, message)
         self.report = report
+        self.reasons: tuple[str, ...] = tuple(reasons) or (message,)
 
 
 @dataclass(frozen=True)

@@ -171,7 +171,7 @@ def test_registered_command_parses_its_arguments_and_loads_its_function(
         monkeypatch.setenv(f"AIRFLOW__IDENTITY_AUTH_MANAGER__{key.upper()}", value)
     (group,) = get_identity_cli_commands()
     commands = {command.name: command for command in group.subcommands}
-    assert sorted(commands) == ["access-report", "check-config", "explain", "role-table"]
+    assert sorted(commands) == ["access-report", "check-config", "explain", "login", "role-table"]
     parser = argparse.ArgumentParser()
     for arg in commands["access-report"].args:
         arg.add_to_parser(parser)

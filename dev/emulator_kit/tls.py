@@ -1,7 +1,7 @@
-"""Self-signed TLS material for the emulator.
+"""Self-signed TLS material for the emulators (ARM, Graph, JumpCloud) and the tests' stand-ins.
 
 One certificate doubles as its own CA (``BasicConstraints(ca=True)``), so clients only need
-``connection_verify=<ca.pem>`` / ``REQUESTS_CA_BUNDLE=<ca.pem>``.
+``connection_verify=<ca.pem>`` / ``REQUESTS_CA_BUNDLE=<ca.pem>`` / ``SSL_CERT_FILE=<ca.pem>``.
 """
 
 from __future__ import annotations
@@ -28,13 +28,15 @@ class TlsFiles:
         return self.cert
 
 
-def generate(state_dir: Path, ips: tuple[str, ...] = ("127.0.0.1",)) -> TlsFiles:
+def generate(
+    state_dir: Path, ips: tuple[str, ...] = ("127.0.0.1",), *, common_name: str = "emulator (test only)"
+) -> TlsFiles:
     """Write ``ca.pem`` (cert, also the trust anchor) and ``key.pem`` into ``state_dir``.
 
     SAN: ``DNS:localhost`` plus ``IP:`` for every address in ``ips``.
     """
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ARM emulator (test only)")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (
         x509.CertificateBuilder()
@@ -83,6 +85,12 @@ def generate(state_dir: Path, ips: tuple[str, ...] = ("127.0.0.1",)) -> TlsFiles
     key_path.chmod(0o600)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return TlsFiles(cert=cert_path, key=key_path)
+
+
+def existing(state_dir: Path) -> TlsFiles | None:
+    """The certificate and key an earlier run left in ``state_dir`` (a restart keeps its clients' trust anchor)."""
+    files = TlsFiles(cert=state_dir / "ca.pem", key=state_dir / "key.pem")
+    return files if files.cert.exists() and files.key.exists() else None
 
 
 def server_context(files: TlsFiles) -> ssl.SSLContext:
