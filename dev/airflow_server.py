@@ -6,6 +6,7 @@ metadata database; processes are started in their own process group and stopped 
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from dev.idp.local_idp import API_AUDIENCE, GROUPS_SCOPES, LocalIdp
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AUTH_MANAGER = "airflow_identity_provider.auth.manager.IdentityAuthManager"
 
@@ -27,6 +30,16 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def preferred_port(preferred: int) -> int:
+    """``preferred`` when it is free on loopback (the demo's URLs stay the same from run to run), else any."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            return free_port()
 
 
 def airflow_bin() -> str:
@@ -63,6 +76,21 @@ def airflow_env(home: Path, *, port: int, extra: Mapping[str, str] | None = None
     )
     env.update(extra or {})
     return env
+
+
+def oidc_settings(idp: LocalIdp, role_mapping: Mapping[str, str]) -> dict[str, str]:
+    """``[identity_auth_manager]`` (as ``airflow_env`` extras) for the local IdP as a plain OIDC provider, with
+    its ``api://airflow`` access tokens accepted for machine access."""
+    prefix = "AIRFLOW__IDENTITY_AUTH_MANAGER__"
+    return {
+        f"{prefix}IDP": "oidc",
+        f"{prefix}ISSUER": idp.issuer,
+        f"{prefix}CLIENT_ID": idp.client_id,
+        f"{prefix}CLIENT_SECRET": idp.client_secret,
+        f"{prefix}SCOPES": " ".join(GROUPS_SCOPES),
+        f"{prefix}ROLE_MAPPING": json.dumps(role_mapping),
+        f"{prefix}API_AUDIENCES": API_AUDIENCE,
+    }
 
 
 def migrate(env: Mapping[str, str]) -> None:

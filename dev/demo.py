@@ -22,8 +22,9 @@ from dev.airflow_server import (
     AirflowProcess,
     airflow_bin,
     airflow_env,
-    free_port,
     migrate,
+    oidc_settings,
+    preferred_port,
     start_api_server,
     start_component,
 )
@@ -34,7 +35,6 @@ from dev.idp.local_idp import (
     API_AUDIENCE,
     BUILTIN_USERS,
     DEFAULT_PASSWORD,
-    GROUPS_SCOPES,
     SERVICE_CLIENT_ID,
     SERVICE_CLIENT_SECRET,
     start_local_idp,
@@ -67,17 +67,6 @@ ACCESS_WITHOUT_ROLE = {
     "grace": "no role; Op on analytics_* (dag_grants)",
     "fiona": "no role; read finance_close (its access_control)",
 }
-
-
-def _port(preferred: int) -> int:
-    import socket
-
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", preferred))
-            return preferred
-        except OSError:
-            return free_port()
 
 
 def _start_arm_emulator(home: Path) -> tuple[Any, dict[str, str]]:
@@ -114,7 +103,7 @@ def main() -> None:
     args = parser.parse_args()
 
     home = REPO_ROOT / ".demo" / "airflow_home"
-    port, idp_port = _port(args.port), _port(args.idp_port)
+    port, idp_port = preferred_port(args.port), preferred_port(args.idp_port)
     base = f"http://127.0.0.1:{port}"
     started: list[AirflowProcess] = []
 
@@ -154,13 +143,8 @@ def main() -> None:
             port=port,
             extra={
                 "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dev" / "dags"),
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__ISSUER": idp.issuer,
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__CLIENT_ID": idp.client_id,
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__CLIENT_SECRET": idp.client_secret,
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__SCOPES": " ".join(GROUPS_SCOPES),
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__ROLE_MAPPING": json.dumps(ROLE_MAPPING),
+                **oidc_settings(idp, ROLE_MAPPING),
                 "AIRFLOW__IDENTITY_AUTH_MANAGER__DAG_GRANTS": json.dumps(DAG_GRANTS),
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__API_AUDIENCES": API_AUDIENCE,
                 **directory.airflow_settings(home.parent / "directory-ca.pem"),  # idp = jumpcloud, synced
                 **conn_env,
             },

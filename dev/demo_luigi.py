@@ -11,13 +11,12 @@ Sign in at the printed URL as bob (Viewer: sees it all, cannot mark the failed t
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dev.airflow_server import free_port
+from dev.airflow_server import preferred_port
 from dev.idp.local_idp import API_AUDIENCE, LocalIdp, start_local_idp
 
 
@@ -39,15 +38,6 @@ class _IdpProcess:
         return self.idp.stderr_text()[-chars:]
 
 
-def _port(preferred: int) -> int:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", preferred))
-            return preferred
-        except OSError:
-            return free_port()
-
-
 def start_luigi_demo(root: Path, *, gateway_port: int = 8083, idp_port: int = 9001) -> list[Any]:
     """Start everything and print where to look; returns the components for the demo to watch and stop."""
     if os.environ.get("DEMO_LUIGI", "1") == "0":
@@ -61,26 +51,19 @@ def start_luigi_demo(root: Path, *, gateway_port: int = 8083, idp_port: int = 90
 
     workdir = root / "luigi"
     workdir.mkdir(parents=True, exist_ok=True)
-    port = _port(gateway_port)
+    port = preferred_port(gateway_port)
     url = f"http://127.0.0.1:{port}"
     print("== starting luigid behind the identity gateway (its own local IdP)")
     started: list[Any] = []
     idp = start_local_idp(
         redirect_uris=[f"{url}/auth/callback"],
         post_logout_uris=[f"{url}/auth/logged-out"],
-        port=_port(idp_port),
+        port=preferred_port(idp_port),
         service_clients=WORKER_CLIENTS,
     )
     started.append(_IdpProcess(idp))
     started.append(start_luigid(workdir))
-    config = gateway_config(
-        upstream=started[1].url,
-        port=port,
-        issuer=idp.issuer,
-        client_id=idp.client_id,
-        client_secret=idp.client_secret,
-        audience=API_AUDIENCE,
-    )
+    config = gateway_config(idp, upstream=started[1].url, port=port)
     started.append(start_gateway(workdir, config, port=port, extra_args=["--audit-log", str(workdir / "audit.jsonl")]))
     secret = WORKER_CLIENTS["svc-luigi"]["secret"]
     worker = worker_config(

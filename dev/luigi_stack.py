@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,8 @@ from typing import Any
 
 import httpx
 
-from dev.airflow_server import REPO_ROOT, free_port
+from dev.airflow_server import REPO_ROOT, AirflowProcess, free_port
+from dev.idp.local_idp import API_AUDIENCE, GROUPS_SCOPES, LocalIdp
 
 # Groups and app roles of the local IdP (dev/idp) -> roles of the gateway.
 LUIGI_ROLE_MAPPING = {
@@ -38,24 +38,13 @@ WORKER_CLIENTS: dict[str, dict[str, Any]] = {
 
 
 @dataclass
-class Process:
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
+class Process(AirflowProcess):
+    """A process of the stack, stopped by its group like Airflow's, and the URL it answers at."""
+
     url: str
 
-    def stop(self, timeout: float = 15) -> None:
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
     def log_tail(self, chars: int = 6000) -> str:
-        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+        return super().log_tail(chars)
 
 
 def _spawn(name: str, args: Sequence[str], workdir: Path, env: Mapping[str, str], url: str) -> Process:
@@ -104,25 +93,29 @@ def start_luigid(workdir: Path, *, port: int = 0, timeout: float = 30) -> Proces
     return _wait(started, f"{started.url}/api/ping", timeout)
 
 
-def gateway_config(
-    *, upstream: str, port: int, issuer: str, client_id: str, client_secret: str, audience: str, **extra: str
-) -> str:
-    """A ``[luigi_gateway]`` ini file for the local IdP: the same keys as ``[identity_auth_manager]``."""
-    values = {
+def gateway_values(idp: LocalIdp, *, upstream: str, port: int, **extra: str) -> dict[str, str]:
+    """The ``[luigi_gateway]`` keys for the local IdP (the same keys as ``[identity_auth_manager]``), in front of
+    ``upstream`` on loopback ``port``; ``extra`` adds or overrides keys."""
+    return {
         "upstream": upstream,
         "public_url": f"http://127.0.0.1:{port}/",
         "host": "127.0.0.1",
         "port": str(port),
         "session_secret": secrets.token_urlsafe(48),
         "idp": "oidc",
-        "issuer": issuer,
-        "client_id": client_id,
-        "client_secret": client_secret,
-        "scopes": "openid profile email groups",
+        "issuer": idp.issuer,
+        "client_id": idp.client_id,
+        "client_secret": idp.client_secret,
+        "scopes": " ".join(GROUPS_SCOPES),
         "role_mapping": json.dumps(LUIGI_ROLE_MAPPING),
-        "api_audiences": audience,
+        "api_audiences": API_AUDIENCE,
         **extra,
     }
+
+
+def gateway_config(idp: LocalIdp, *, upstream: str, port: int, **extra: str) -> str:
+    """:func:`gateway_values` as the ini file ``luigi-identity-gateway --config`` reads."""
+    values = gateway_values(idp, upstream=upstream, port=port, **extra)
     return "[luigi_gateway]\n" + "".join(f"{key} = {value}\n" for key, value in values.items())
 
 

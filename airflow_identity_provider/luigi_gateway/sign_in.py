@@ -19,7 +19,7 @@ from starlette.routing import Route
 from airflow_identity_provider.audit import emit
 from airflow_identity_provider.auth.rules.settings import DEFAULT_NAME
 from airflow_identity_provider.auth.rules.state import COOKIE_NAME as LOGIN_COOKIE
-from airflow_identity_provider.auth.rules.state import MAX_AGE_SECONDS
+from airflow_identity_provider.auth.rules.state import state_cookie
 from airflow_identity_provider.auth.services.login import CallbackAnswer, NoRole, finish_login, start_login
 from airflow_identity_provider.auth.services.logout import end_session_url
 from airflow_identity_provider.auth.services.results import Refused
@@ -63,13 +63,7 @@ async def login(request: Request) -> Response:
         return _refused_sign_in(started)
     response = RedirectResponse(started.authorize_url, status_code=302)
     response.set_cookie(
-        LOGIN_COOKIE,
-        started.state_cookie,
-        max_age=MAX_AGE_SECONDS,
-        path=AUTH_PATH,
-        httponly=True,
-        secure=gateway.settings.secure_cookies,
-        samesite="lax",
+        value=started.state_cookie, **state_cookie(path=AUTH_PATH, secure=gateway.settings.secure_cookies)
     )
     return response
 

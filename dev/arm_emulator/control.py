@@ -35,13 +35,19 @@ def _throttle(state: State, body: dict[str, Any]) -> None:
     )
 
 
-def _fail_request(state: State, body: dict[str, Any]) -> None:
+def _fault_target(body: dict[str, Any]) -> tuple[re.Pattern[str], str | None, int]:
+    """Which requests a fault hits (path regex, method or any) and how many times: as every fault reads them."""
     method = body.get("method")
+    return re.compile(str(body["path_regex"]), re.I), str(method).upper() if method else None, int(body.get("times", 1))
+
+
+def _fail_request(state: State, body: dict[str, Any]) -> None:
+    pattern, method, times = _fault_target(body)
     state.injected_errors.append(
         InjectedError(
-            pattern=re.compile(str(body["path_regex"]), re.I),
-            method=str(method).upper() if method else None,
-            remaining=int(body.get("times", 1)),
+            pattern=pattern,
+            method=method,
+            remaining=times,
             status=int(body.get("status", 403)),
             code=str(body.get("code", "AuthorizationFailed")),
             message=str(body.get("message", "Injected failure.")),
@@ -50,14 +56,8 @@ def _fail_request(state: State, body: dict[str, Any]) -> None:
 
 
 def _drop_request(state: State, body: dict[str, Any]) -> None:
-    method = body.get("method")
-    state.drops.append(
-        Drop(
-            pattern=re.compile(str(body["path_regex"]), re.I),
-            method=str(method).upper() if method else None,
-            remaining=int(body.get("times", 1)),
-        )
-    )
+    pattern, method, times = _fault_target(body)
+    state.drops.append(Drop(pattern=pattern, method=method, remaining=times))
 
 
 def _fail_deployment(state: State, body: dict[str, Any]) -> None:

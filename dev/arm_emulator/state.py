@@ -11,7 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 DEFAULT_RATELIMIT_REMAINING = 11999
 DEFAULT_PERMISSIONS: list[dict[str, Any]] = [
@@ -52,6 +52,18 @@ class Drop:
     pattern: re.Pattern[str]
     method: str | None
     remaining: int
+
+
+_Fault = TypeVar("_Fault", InjectedError, Drop)
+
+
+def _take(rules: list[_Fault], method: str, path: str) -> _Fault | None:
+    """The first rule with uses left that matches the request (any method when it names none), one use spent."""
+    for rule in rules:
+        if rule.remaining > 0 and (rule.method is None or rule.method == method) and rule.pattern.search(path):
+            rule.remaining -= 1
+            return rule
+    return None
 
 
 @dataclass
@@ -225,18 +237,10 @@ class State:
         return None
 
     def take_drop(self, method: str, path: str) -> Drop | None:
-        for rule in self.drops:
-            if rule.remaining > 0 and (rule.method is None or rule.method == method) and rule.pattern.search(path):
-                rule.remaining -= 1
-                return rule
-        return None
+        return _take(self.drops, method, path)
 
     def take_injected_error(self, method: str, path: str) -> InjectedError | None:
-        for rule in self.injected_errors:
-            if rule.remaining > 0 and (rule.method is None or rule.method == method) and rule.pattern.search(path):
-                rule.remaining -= 1
-                return rule
-        return None
+        return _take(self.injected_errors, method, path)
 
     # -- helpers ---------------------------------------------------------------------------
 

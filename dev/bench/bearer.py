@@ -20,7 +20,6 @@ Target: idp_token median <= 1.2 x airflow_jwt median.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -28,8 +27,8 @@ from pathlib import Path
 
 import httpx
 
-from dev.airflow_server import airflow_env, free_port, migrate, start_api_server
-from dev.idp.local_idp import API_AUDIENCE, GROUPS_SCOPES, SERVICE_CLIENT_ID, SERVICE_CLIENT_SECRET, start_local_idp
+from dev.airflow_server import airflow_env, free_port, migrate, oidc_settings, start_api_server
+from dev.idp.local_idp import API_AUDIENCE, SERVICE_CLIENT_ID, SERVICE_CLIENT_SECRET, start_local_idp
 
 TARGET = 1.2
 PATH = "/api/v2/dags?limit=10"
@@ -55,13 +54,7 @@ def main() -> None:
             home,
             port=port,
             extra={
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__IDP": "oidc",
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__ISSUER": idp.issuer,
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__CLIENT_ID": idp.client_id,
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__CLIENT_SECRET": idp.client_secret,
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__SCOPES": " ".join(GROUPS_SCOPES),
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__ROLE_MAPPING": json.dumps({"Airflow.Op": "Op"}),
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__API_AUDIENCES": API_AUDIENCE,
+                **oidc_settings(idp, {"Airflow.Op": "Op"}),
                 # The api-server's access log is one line per request on both sides; keep the log quiet.
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
             },

@@ -74,14 +74,7 @@ def main() -> None:
     luigid = start_luigid(workdir)
     gateway = None
     try:
-        config = gateway_config(
-            upstream=luigid.url,
-            port=port,
-            issuer=idp.issuer,
-            client_id=idp.client_id,
-            client_secret=idp.client_secret,
-            audience=API_AUDIENCE,
-        )
+        config = gateway_config(idp, upstream=luigid.url, port=port)
         # Audit events to a file: the measured path writes them as in production, not to this terminal.
         gateway = start_gateway(workdir, config, port=port, extra_args=["--audit-log", str(workdir / "audit.jsonl")])
         token = httpx.post(

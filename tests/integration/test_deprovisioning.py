@@ -12,15 +12,11 @@ Each test prints what it measured (time from the change in the directory to the 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -28,6 +24,7 @@ import pytest
 from dev.graph_emulator.client import GraphEmulator
 from dev.idp.local_idp import API_AUDIENCE, LocalIdp, login_through_idp
 from tests.support.deployment import Deployment, local_deployment
+from tests.support.idp_tokens import authorization_code_grant, client_credentials_token
 from tests.support.versions import HAS_IDP_BEARER, HAS_UI_AUTH_ME
 
 pytestmark = pytest.mark.integration
@@ -144,34 +141,8 @@ def ui_token(stack: Stack, cookie: str) -> str:
 
 def user_access_token(stack: Stack, name: str) -> str:
     """What ``az account get-access-token --resource api://airflow`` gives a user: a JWT access token for the API."""
-    idp = stack.idp
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    redirect_uri = f"{stack.url}/auth/callback"
-    query = {
-        "response_type": "code",
-        "client_id": idp.client_id,
-        "redirect_uri": redirect_uri,
-        "scope": "openid airflow.api",
-        "resource": API_AUDIENCE,
-        "state": secrets.token_urlsafe(16),
-        "nonce": secrets.token_urlsafe(16),
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-    with httpx.Client(timeout=30) as browser:
-        back = login_through_idp(browser, f"{idp.authorization_endpoint}?{urlencode(query)}", name)
-    code = parse_qs(urlsplit(back.headers["location"]).query)["code"][0]
-    tokens = httpx.post(
-        idp.token_endpoint,
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": redirect_uri,
-            "code_verifier": verifier,
-            "resource": API_AUDIENCE,
-        },
-        auth=(idp.client_id, idp.client_secret),
+    tokens = authorization_code_grant(
+        stack.idp, name, redirect_uri=f"{stack.url}/auth/callback", scope="openid airflow.api", resource=API_AUDIENCE
     )
     assert tokens.status_code == 200, tokens.text
     return str(tokens.json()["access_token"])
@@ -186,13 +157,7 @@ def cli_token(stack: Stack, name: str) -> str:
 
 
 def service_token(stack: Stack) -> str:
-    response = httpx.post(
-        stack.idp.token_endpoint,
-        data={"grant_type": "client_credentials", "scope": "airflow.api", "resource": API_AUDIENCE},
-        auth=(SVC, SVC_SECRET),
-    )
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
+    return client_credentials_token(stack.idp, SVC, SVC_SECRET)
 
 
 def exchanged(stack: Stack, idp_token: str) -> httpx.Response:

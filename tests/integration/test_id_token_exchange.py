@@ -8,17 +8,15 @@ every refresh of such a grant. It must not buy an Airflow API token with that us
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import secrets
 from collections.abc import Iterator
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
 
-from dev.idp.local_idp import GROUPS_SCOPES, SERVICE_CLIENT_ID, SERVICE_CLIENT_SECRET, login_through_idp
+from dev.idp.local_idp import GROUPS_SCOPES, SERVICE_CLIENT_ID, SERVICE_CLIENT_SECRET
 from tests.support.deployment import Deployment, local_deployment
+from tests.support.idp_tokens import authorization_code_grant, refresh_grant
 
 pytestmark = pytest.mark.integration
 
@@ -42,37 +40,10 @@ def nonce_less_tokens(deployment: Deployment, username: str) -> dict[str, str]:
     """Act as the Airflow client (its secret is the attacker's least concern here): authorize without a
     nonce, redeem the code, then refresh. Returns the code-exchange and the refreshed ID tokens."""
     idp = deployment.idp
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    redirect_uri = f"{deployment.url}/auth/callback"
-    query = {
-        "response_type": "code",
-        "client_id": idp.client_id,
-        "redirect_uri": redirect_uri,
-        "scope": " ".join(GROUPS_SCOPES),
-        "state": secrets.token_urlsafe(16),
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-    with httpx.Client(timeout=30) as browser:
-        back = login_through_idp(browser, f"{idp.authorization_endpoint}?{urlencode(query)}", username)
-    code = parse_qs(urlsplit(back.headers["location"]).query)["code"][0]
-    client_auth = (idp.client_id, idp.client_secret)
-    first = httpx.post(
-        idp.token_endpoint,
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": redirect_uri,
-            "code_verifier": verifier,
-        },
-        auth=client_auth,
+    first = authorization_code_grant(
+        idp, username, redirect_uri=f"{deployment.url}/auth/callback", scope=" ".join(GROUPS_SCOPES), nonce=False
     ).json()
-    refreshed = httpx.post(
-        idp.token_endpoint,
-        data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
-        auth=client_auth,
-    ).json()
+    refreshed = refresh_grant(idp, first["refresh_token"]).json()
     return {"code exchange": first["id_token"], "refresh": refreshed["id_token"]}
 
 

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from dev.idp.local_idp import API_AUDIENCE, SERVICE_CLIENT_ID, SERVICE_CLIENT_SECRET
+from dev.idp.local_idp import SERVICE_CLIENT_ID, SERVICE_CLIENT_SECRET
 from tests.support.deployment import Deployment, local_deployment
+from tests.support.idp_tokens import client_credentials_token
 from tests.support.versions import HAS_IDP_BEARER, needs_idp_bearer
 
 pytestmark = pytest.mark.integration
@@ -26,14 +27,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
 
 @pytest.fixture(scope="module")
 def idp_token(deployment: Deployment) -> str:
-    response = httpx.post(
-        deployment.idp.token_endpoint,
-        data={"grant_type": "client_credentials", "scope": "airflow.api", "resource": API_AUDIENCE},
-        auth=(SERVICE_CLIENT_ID, SERVICE_CLIENT_SECRET),
-    )
-    assert response.status_code == 200, response.text
-    token: str = response.json()["access_token"]
-    return token
+    return client_credentials_token(deployment.idp, SERVICE_CLIENT_ID, SERVICE_CLIENT_SECRET)
 
 
 def get(deployment: Deployment, path: str, token: str) -> httpx.Response:

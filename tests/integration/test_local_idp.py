@@ -26,6 +26,7 @@ from dev.idp.local_idp import (
     logout_through_idp,
     start_local_idp,
 )
+from tests.support.idp_tokens import redeem_code, refresh_grant
 
 pytestmark = pytest.mark.integration
 
@@ -98,26 +99,7 @@ def _callback_params(resp: httpx.Response) -> dict[str, str]:
 
 
 def _exchange(idp: LocalIdp, code: str, verifier: str) -> httpx.Response:
-    return httpx.post(
-        idp.token_endpoint,
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT_URI,
-            "code_verifier": verifier,
-        },
-        auth=(idp.client_id, idp.client_secret),
-        timeout=10,
-    )
-
-
-def _refresh(idp: LocalIdp, refresh_token: str) -> httpx.Response:
-    return httpx.post(
-        idp.token_endpoint,
-        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
-        auth=(idp.client_id, idp.client_secret),
-        timeout=10,
-    )
+    return redeem_code(idp, code, redirect_uri=REDIRECT_URI, verifier=verifier)
 
 
 def _sign_in(idp: LocalIdp, browser: httpx.Client, user: str, scope: str = " ".join(GROUPS_SCOPES)) -> dict[str, Any]:
@@ -194,7 +176,7 @@ def test_code_flow_alice(idp: LocalIdp, browser: httpx.Client) -> None:
     assert claims["exp"] > time.time()
 
     # the refresh token works; userinfo accepts the opaque access token
-    refreshed = _refresh(idp, tokens["refresh_token"])
+    refreshed = refresh_grant(idp, tokens["refresh_token"])
     assert refreshed.status_code == 200, refreshed.text
     info = httpx.get(idp.userinfo_endpoint, headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert info.status_code == 200
@@ -204,7 +186,7 @@ def test_code_flow_alice(idp: LocalIdp, browser: httpx.Client) -> None:
     replay = _exchange(idp, params["code"], req.verifier)
     assert replay.status_code == 400
     assert replay.json()["error"] == "invalid_grant"
-    assert _refresh(idp, refreshed.json()["refresh_token"]).json()["error"] == "invalid_grant"
+    assert refresh_grant(idp, refreshed.json()["refresh_token"]).json()["error"] == "invalid_grant"
     assert elapsed < 5
 
 
@@ -329,9 +311,9 @@ def test_key_rotation_and_user_edits_under_an_issuer_path() -> None:
         gina = _sign_in(op, browser, "gina")
         assert gina["claims"]["groups"] == ["airflow-ops"]
         assert gina["claims"]["roles"] == ["Airflow.Admin"]
-        assert _refresh(op, gina["tokens"]["refresh_token"]).status_code == 200
+        assert refresh_grant(op, gina["tokens"]["refresh_token"]).status_code == 200
         op.delete_user("gina")
-        assert _refresh(op, gina["tokens"]["refresh_token"]).json()["error"] == "invalid_grant"
+        assert refresh_grant(op, gina["tokens"]["refresh_token"]).json()["error"] == "invalid_grant"
         browser.cookies.clear()
         with pytest.raises(IdpLoginError):
             login_through_idp(browser, _Request(op).url, "gina")

@@ -4,7 +4,6 @@ reading luigid's own state directly (to assert that a refused call changed nothi
 from __future__ import annotations
 
 import json
-import secrets
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -19,26 +18,13 @@ import uvicorn
 from airflow_identity_provider.luigi_gateway.app import create_app
 from airflow_identity_provider.luigi_gateway.settings import GatewaySettings, parse_gateway
 from dev.airflow_server import free_port
-from dev.idp.local_idp import API_AUDIENCE, GROUPS_SCOPES, LocalIdp, login_through_idp
-from dev.luigi_stack import LUIGI_ROLE_MAPPING
+from dev.idp.local_idp import LocalIdp, login_through_idp
+from dev.luigi_stack import gateway_values
+from tests.support.idp_tokens import client_credentials_token
 
 
 def settings_for(idp: LocalIdp, *, upstream: str, port: int, **extra: str) -> GatewaySettings:
-    raw = {
-        "upstream": upstream,
-        "public_url": f"http://127.0.0.1:{port}/",
-        "port": str(port),
-        "session_secret": secrets.token_urlsafe(48),
-        "idp": "oidc",
-        "issuer": idp.issuer,
-        "client_id": idp.client_id,
-        "client_secret": idp.client_secret,
-        "scopes": " ".join(GROUPS_SCOPES),
-        "role_mapping": json.dumps(LUIGI_ROLE_MAPPING),
-        "api_audiences": API_AUDIENCE,
-        **extra,
-    }
-    return parse_gateway({"luigi_gateway": raw})
+    return parse_gateway({"luigi_gateway": gateway_values(idp, upstream=upstream, port=port, **extra)})
 
 
 @dataclass
@@ -123,11 +109,4 @@ def same_origin(gateway_url: str) -> dict[str, str]:
 
 
 def client_token(idp: LocalIdp, client_id: str, secret: str) -> str:
-    response = httpx.post(
-        idp.token_endpoint,
-        data={"grant_type": "client_credentials", "resource": API_AUDIENCE},
-        auth=(client_id, secret),
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
+    return client_credentials_token(idp, client_id, secret, scope=None)

@@ -126,8 +126,14 @@ def sign_in(
     """Open ``path``: the SPA's 401 leads (through /api/v2/auth/login and our /auth/login) to the IdP's login
     form, which is filled and submitted as a person would, then its consent page if it shows one.
     ``idp_screenshot`` names a screenshot of the IdP's form, taken before it is submitted."""
-    browser.goto(f"{deployment.url}{path}")
-    browser.wait_for(f"location.href.startsWith({deployment.idp.issuer!r}) && !!document.querySelector('form')")
+    sign_in_at(browser, f"{deployment.url}{path}", deployment.idp.issuer, username, idp_screenshot=idp_screenshot)
+
+
+def sign_in_at(browser: Browser, url: str, issuer: str, username: str, *, idp_screenshot: str = "") -> None:
+    """Open ``url``, which leads to the login form of the IdP at ``issuer``; fill and submit it as a person would,
+    then its consent page if it shows one. ``idp_screenshot`` as for :func:`sign_in`."""
+    browser.goto(url)
+    browser.wait_for(f"location.href.startsWith({issuer!r}) && !!document.querySelector('form')")
     if idp_screenshot:
         browser.wait_for("document.readyState === 'complete'")
         save_screenshot(browser, idp_screenshot)
@@ -138,5 +144,5 @@ def sign_in(
         "document.querySelector('form').submit()"
     )
     browser.wait_for(f"location.href !== {login_page!r} && document.readyState === 'complete'")
-    if browser.eval(f"location.href.startsWith({deployment.idp.issuer!r}) && !!document.querySelector('form')"):
+    if browser.eval(f"location.href.startsWith({issuer!r}) && !!document.querySelector('form')"):
         browser.eval("document.querySelector('form').submit()")  # the IdP's consent page

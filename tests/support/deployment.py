@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dev.airflow_server import ApiServer, airflow_env, free_port, migrate, start_api_server
-from dev.idp.local_idp import API_AUDIENCE, GROUPS_SCOPES, LocalIdp, start_local_idp
+from dev.airflow_server import ApiServer, airflow_env, free_port, migrate, oidc_settings, start_api_server
+from dev.idp.local_idp import LocalIdp, start_local_idp
 
 ROLE_MAPPING = {
     "airflow-admins": "Admin",
@@ -55,13 +54,7 @@ def local_deployment(
             home,
             port=port,
             extra={
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__IDP": "oidc",
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__ISSUER": idp.issuer,
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__CLIENT_ID": idp.client_id,
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__CLIENT_SECRET": idp.client_secret,
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__SCOPES": " ".join(GROUPS_SCOPES),
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__ROLE_MAPPING": json.dumps(ROLE_MAPPING),
-                "AIRFLOW__IDENTITY_AUTH_MANAGER__API_AUDIENCES": API_AUDIENCE,
+                **oidc_settings(idp, ROLE_MAPPING),
                 **((extra(idp) if callable(extra) else extra) or {}),
             },
         )

@@ -61,6 +61,12 @@ class _Status:
     view: DirectoryView | None = None
 
 
+def _audit(status: _Status, outcome: str, **fields: Any) -> None:
+    """A ``directory_sync`` event (``fields`` may carry ``reason`` and ``level``): every one names the provider
+    and the directory it syncs from."""
+    audit.emit("directory_sync", outcome=outcome, idp=status.provider, source=status.source.name, **fields)
+
+
 class DirectorySync:
     def __init__(
         self,
@@ -192,11 +198,9 @@ class DirectorySync:
         self._publish()
         self._recovered(status, finished)
         if previous is None or view.generation != previous.generation:
-            audit.emit(
-                "directory_sync",
-                outcome="success",
-                idp=status.provider,
-                source=status.source.name,
+            _audit(
+                status,
+                "success",
                 users=len(view.accounts),
                 disabled=sum(1 for a in view.accounts.values() if a.state != "enabled"),
                 changed=_changed(previous, view),
@@ -237,13 +241,11 @@ class DirectorySync:
                 if kept is not None
                 else "No view yet: tokens are not checked against the directory until a sync succeeds",
             )
-            audit.emit(
-                "directory_sync",
-                outcome="failure",
+            _audit(
+                status,
+                "failure",
                 reason=reason,
                 level=logging.ERROR,
-                idp=status.provider,
-                source=status.source.name,
                 detail=detail,
                 view_synced_at=_iso(kept.synced_at) if kept is not None else None,
                 accounts=len(kept.accounts) if kept is not None else None,
@@ -258,13 +260,11 @@ class DirectorySync:
                 started - status.failing_since,
                 detail,
             )
-            audit.emit(
-                "directory_sync",
-                outcome="failure",
+            _audit(
+                status,
+                "failure",
                 reason="directory_stale",
                 level=logging.ERROR,
-                idp=status.provider,
-                source=status.source.name,
                 detail=detail,
                 outage_s=int(started - status.failing_since),
             )
@@ -280,14 +280,7 @@ class DirectorySync:
             status.provider,
             outage,
         )
-        audit.emit(
-            "directory_sync",
-            outcome="success",
-            reason="recovered",
-            idp=status.provider,
-            source=status.source.name,
-            outage_s=int(outage),
-        )
+        _audit(status, "success", reason="recovered", outage_s=int(outage))
 
     # --- the request path ------------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from airflow_identity_provider.auth.rules import audit
 from airflow_identity_provider.auth.rules.cli_code import CliRequest
 from airflow_identity_provider.auth.rules.settings import DEFAULT_NAME
 from airflow_identity_provider.auth.rules.state import COOKIE_NAME as LOGIN_COOKIE
-from airflow_identity_provider.auth.rules.state import MAX_AGE_SECONDS
+from airflow_identity_provider.auth.rules.state import state_cookie
 from airflow_identity_provider.auth.services.cli_login import code_redirect
 from airflow_identity_provider.auth.services.login import CallbackAnswer, NoRole, SignedIn, finish_login, start_login
 from airflow_identity_provider.auth.services.results import Refused
@@ -74,13 +74,7 @@ def start_sign_in(provider: OidcProvider, request: Request, target: str, cli: Cl
         return refused_page(started)
     response = RedirectResponse(started.authorize_url, status_code=302)
     response.set_cookie(
-        LOGIN_COOKIE,
-        started.state_cookie,
-        max_age=MAX_AGE_SECONDS,
-        path=AUTH_MANAGER_FASTAPI_APP_PREFIX,
-        httponly=True,
-        secure=is_secure(request),
-        samesite="lax",
+        value=started.state_cookie, **state_cookie(path=AUTH_MANAGER_FASTAPI_APP_PREFIX, secure=is_secure(request))
     )
     return response
 

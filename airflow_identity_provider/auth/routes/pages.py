@@ -5,7 +5,6 @@ Every dynamic value is escaped; the pages carry no script, so they work under a 
 
 from __future__ import annotations
 
-import logging
 from html import escape
 
 from airflow.api_fastapi.app import AUTH_MANAGER_FASTAPI_APP_PREFIX
@@ -82,9 +81,7 @@ def refused_page(refused: Refused) -> HTMLResponse:
 
 
 def idp_unavailable_page(err: IdpUnavailable) -> HTMLResponse:
-    audit.emit(
-        "login", outcome="failure", reason="idp_unavailable", level=logging.ERROR, url=err.url, detail=err.detail
-    )
+    audit.idp_unavailable("login", url=err.url, detail=err.detail)
     return page(
         "Identity provider unavailable",
         err.message,

@@ -4,6 +4,7 @@ rate-limited authorization denial. The writer itself is the shared leaf :mod:`ai
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_identity_provider.audit import (
@@ -41,6 +42,7 @@ __all__ = [
     "denied",
     "emit",
     "held_fields",
+    "idp_unavailable",
     "redact",
     "register_secret",
     "request_id_from",
@@ -60,6 +62,11 @@ def tenant_of(user_id: str) -> str | None:
     """The Entra tenant of an id ``[provider/]<tid>:<oid>`` (users and machine principals alike), else None."""
     tid, sep, oid = user_id.rpartition("/")[2].partition(":")
     return tid.lower() if sep and is_guid(tid) and is_guid(oid) else None
+
+
+def idp_unavailable(event: str, *, url: str, detail: str) -> str:
+    """The IdP did not answer ``event``'s request: an outage for an operator (ERROR), not a refused person."""
+    return emit(event, outcome="failure", reason="idp_unavailable", level=logging.ERROR, url=url, detail=detail)
 
 
 def user_fields(user: IdentityUser) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import hashlib
 import secrets
 from base64 import urlsafe_b64encode
 from dataclasses import asdict, dataclass
+from typing import Literal, TypedDict
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -19,6 +20,31 @@ from airflow_identity_provider.errors import Refusal
 COOKIE_NAME = "_identity_login"
 MAX_AGE_SECONDS = 600
 _SALT = "airflow-identity-provider.login-state"
+
+
+class CookieAttributes(TypedDict):
+    """``set_cookie`` keywords (Starlette's names) for everything of a cookie but its value."""
+
+    key: str
+    max_age: int
+    path: str
+    httponly: bool
+    secure: bool
+    samesite: Literal["lax"]
+
+
+def state_cookie(*, path: str, secure: bool) -> CookieAttributes:
+    """The login-state cookie on the redirect to the IdP: out of scripts' reach, sent back on the IdP's top-level
+    redirect to the callback (Lax, not Strict), only under the sign-in routes' ``path``, and gone once the state
+    it carries has expired. Airflow's routes and the luigi gateway set it alike."""
+    return {
+        "key": COOKIE_NAME,
+        "max_age": MAX_AGE_SECONDS,
+        "path": path,
+        "httponly": True,
+        "secure": secure,
+        "samesite": "lax",
+    }
 
 
 class StateError(Refusal, ValueError):

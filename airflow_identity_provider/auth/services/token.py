@@ -5,7 +5,6 @@ refuse exactly the same tokens and build exactly the same user."""
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -65,14 +64,7 @@ async def admit_access_token(ctx: AuthContext, token: str) -> AdmittedToken | Re
             )
             break
         except IdpUnavailable as err:
-            audit.emit(
-                "token",
-                outcome="failure",
-                reason="idp_unavailable",
-                level=logging.ERROR,
-                url=err.url,
-                detail=err.detail,
-            )
+            audit.idp_unavailable("token", url=err.url, detail=err.detail)
             return Refused("idp_unavailable", f"The identity provider at {err.url} is unreachable.", 503, err)
         except Refusal as err:  # TokenRejected or ClaimError: try the next candidate
             refusal = err

@@ -14,7 +14,7 @@ from dev.airflow_server import free_port
 from dev.idp.local_idp import API_AUDIENCE, LocalIdp, start_local_idp
 from dev.luigi_stack import WORKER_CLIENTS, Process, run_worker, start_luigid, worker_config
 from tests.luigi.support import Served, luigid_call, serve, settings_for, task_status
-from tests.support.browser import Browser
+from tests.support.browser import Browser, sign_in_at
 
 pytestmark = pytest.mark.integration
 
@@ -63,17 +63,7 @@ def browser() -> Iterator[Browser]:
 
 
 def sign_in(browser: Browser, gateway: Served, idp: LocalIdp, username: str) -> None:
-    browser.goto(gateway.url + "/")
-    browser.wait_for(f"location.href.startsWith({idp.issuer!r}) && !!document.querySelector('form')")
-    login_page = browser.eval("location.href")
-    browser.eval(
-        f"document.querySelector('input[name=login]').value = {username!r};"
-        "document.querySelector('input[name=password]').value = 'test';"
-        "document.querySelector('form').submit()"
-    )
-    browser.wait_for(f"location.href !== {login_page!r} && document.readyState === 'complete'")
-    if browser.eval(f"location.href.startsWith({idp.issuer!r}) && !!document.querySelector('form')"):
-        browser.eval("document.querySelector('form').submit()")  # the IdP's consent page
+    sign_in_at(browser, gateway.url + "/", idp.issuer, username)
     browser.wait_for(f"location.href.startsWith({gateway.url + '/static/visualiser/index.html'!r})")
 
 

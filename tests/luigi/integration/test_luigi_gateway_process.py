@@ -32,14 +32,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
     port = free_port()
     idp = start_local_idp(redirect_uris=[f"http://127.0.0.1:{port}/auth/callback"], service_clients=WORKER_CLIENTS)
     luigid = start_luigid(workdir)
-    config = gateway_config(
-        upstream=luigid.url,
-        port=port,
-        issuer=idp.issuer,
-        client_id=idp.client_id,
-        client_secret=idp.client_secret,
-        audience=API_AUDIENCE,
-    )
+    config = gateway_config(idp, upstream=luigid.url, port=port)
     audit_log = workdir / "audit.jsonl"
     try:
         gateway = start_gateway(workdir, config, port=port, extra_args=["--audit-log", str(audit_log)])
