@@ -124,14 +124,20 @@ class ArmEmulator(EmulatorProcess):
         self._post("reset", {})
 
     def throttle(
-        self, path_regex: str, times: int = 1, retry_after: int = 1, *, share: float = 1.0, seed: int = 0
+        self,
+        path_regex: str,
+        times: int = 1,
+        retry_after: int = 1,
+        *,
+        share: float = 1.0,
+        seed: int = 0,
+        method: str | None = None,
     ) -> None:
-        """Answer the next ``times`` requests whose path matches (re.search, case-insensitive) with 429; with
-        ``share`` < 1 each matching request only with that probability (seeded: the same order, the same answers)."""
-        self._post(
-            "throttle",
-            {"path_regex": path_regex, "times": times, "retry_after": retry_after, "share": share, "seed": seed},
-        )
+        """Answer the next ``times`` requests whose path matches (re.search, case-insensitive), and whose method is
+        ``method`` if given, with 429; with ``share`` < 1 each matching request only with that probability (seeded:
+        the same order, the same answers)."""
+        body = {"path_regex": path_regex, "times": times, "retry_after": retry_after, "share": share, "seed": seed}
+        self._post("throttle", {**body, "method": method} if method else body)
 
     def fail_request(
         self,

@@ -24,13 +24,15 @@ def _throttle(state: State, body: dict[str, Any]) -> None:
     share = float(body.get("share", 1.0))
     if not 0.0 < share <= 1.0:
         raise ValueError("share must be > 0 and <= 1")
+    pattern, method, times = _fault_target(body)
     state.throttles.append(
         Throttle(
-            pattern=re.compile(str(body["path_regex"]), re.I),
-            remaining=int(body.get("times", 1)),
+            pattern=pattern,
+            remaining=times,
             retry_after=int(body.get("retry_after", 1)),
             share=share,
             rng=random.Random(int(body.get("seed", 0))),
+            method=method,
         )
     )
 

@@ -81,7 +81,7 @@ def _arm_headers(state: State, req: Request, throttled: bool = False) -> dict[st
 
 def dispatch(state: State, req: Request) -> Response:
     """Everything but the control plane. Call with ``state.lock`` held."""
-    throttle = state.take_throttle(req.path)
+    throttle = state.take_throttle(req.path, req.method)
     if throttle is not None:
         resp = arm_error(
             429,

@@ -33,6 +33,7 @@ class Throttle:
     # drawn from a seeded generator: the same request order gets the same answers.
     share: float = 1.0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
+    method: str | None = None  # only requests of this method (None: any)
 
 
 @dataclass
@@ -227,8 +228,10 @@ class State:
 
     # -- fault injection -------------------------------------------------------------------
 
-    def take_throttle(self, path: str) -> Throttle | None:
+    def take_throttle(self, path: str, method: str | None = None) -> Throttle | None:
         for rule in self.throttles:
+            if rule.method is not None and method is not None and rule.method != method.upper():
+                continue
             if rule.remaining > 0 and rule.pattern.search(path):
                 if rule.share < 1.0 and rule.rng.random() >= rule.share:
                     continue

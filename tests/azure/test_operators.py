@@ -674,6 +674,37 @@ def test_throttled_requests_are_retried(emu: Any) -> None:
     assert len([r for r in writes(emu, start) if r.status in (200, 201)]) == 1
 
 
+def test_status_reads_throttled_past_azure_cores_retries_are_waited_out_not_failed(emu: Any) -> None:
+    """azure-core gives up after three 429s in a row (retry_status); a deployment keeps running in Azure whatever
+    its poller does, so failing the task then would orphan it and a retry would find it running. Once the PUT is
+    in, eight throttled status reads in a row (two of azure-core's rounds) are waited out; one PUT in all."""
+    emu.set_deployment_duration(40)
+    start = mark(emu)
+    put_seen = threading.Event()
+
+    def throttle_once_running() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not put_seen.is_set():
+            if any(r.method == "PUT" for r in writes(emu, start)):
+                emu.throttle(
+                    r"/providers/microsoft\.resources/deployments/[^/]+$", times=8, retry_after=1, method="GET"
+                )
+                put_seen.set()
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=throttle_once_running, daemon=True)
+    watcher.start()
+    try:
+        assert deploy_op().execute(make_context(FakeTaskInstance()))["accountName"] == "stetl01"
+    finally:
+        put_seen.set()
+        watcher.join(5)
+        emu.set_deployment_duration(1)
+    gets = [r.status for r in emu.requests()[start:] if r.method == "GET" and re.search(r"/deployments/[^/]+$", r.path)]
+    assert gets.count(429) == 8 and gets[-1] == 200
+    assert len([r for r in writes(emu, start) if r.status in (200, 201)]) == 1
+
+
 def test_a_what_if_or_validate_whose_answer_was_lost_is_sent_again(emu: Any) -> None:
     """What-if and validate are POSTs that change nothing in Azure. azure-core resends no POST whose answer it
     lost (a dropped connection, an ARM front end restarting: dev/bench/soak found it), so both ask again."""

@@ -146,6 +146,18 @@ def test_poll_error_is_an_event_with_arms_message(emu: Any) -> None:
     assert "Deployment 'nope' could not be found." in event["error"]["message"]
 
 
+def test_status_reads_throttled_past_azure_cores_retries_are_waited_out(emu: Any) -> None:
+    """As on a worker: the deployment keeps running whatever the triggerer's poller does, so eight 429s in a row
+    (past azure-core's three retries) are waited out, and the event reports the deployment's real end."""
+    emu.set_deployment_duration(3)
+    trigger = deferred(emu, FakeTaskInstance())
+    emu.throttle(r"/providers/microsoft\.resources/deployments/[^/]+$", times=8, retry_after=1, method="GET")
+    event = asyncio.run(_first_event(trigger))
+    assert event["status"] == "success", event
+    gets = [r.status for r in emu.requests() if r.method == "GET" and r.path.lower().endswith(trigger.deployment_name)]
+    assert gets.count(429) == 8
+
+
 def test_scope_from_connection_subscription_and_group(emu: Any) -> None:
     emu.set_deployment_duration(1)
     trigger = deferred(emu, FakeTaskInstance())

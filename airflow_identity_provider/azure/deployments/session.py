@@ -21,6 +21,7 @@ from airflow_identity_provider.azure.deployments.state import (
     DeploymentTarget,
     operation_failure,
     provisioning_state,
+    throttled_pause,
     timeout_message,
 )
 from airflow_identity_provider.azure.hooks.errors import raise_arm_error
@@ -119,8 +120,21 @@ class DeploymentSession:
     def wait(self, *, poll_interval: float, timeout: float | None, started: float, log: Any) -> Any:
         """GET until the deployment is terminal; AirflowException when it disappears or ``timeout`` (seconds
         since the monotonic ``started``) passes."""
+        throttled = 0
         while True:
-            deployment = self.get()
+            try:
+                deployment = self.get()
+            except AirflowException as err:
+                pause = throttled_pause(err.__cause__ or err, default=poll_interval, throttled_in_a_row=throttled)
+                if pause is None or (timeout is not None and time.monotonic() - started >= timeout):
+                    raise
+                throttled += 1
+                log.warning(
+                    "Deployment %s: ARM throttled the status read (429); reading again in %ss", self.name, pause
+                )
+                time.sleep(pause)
+                continue
+            throttled = 0
             if deployment is None:
                 raise AirflowException(f"Deployment {self.name} at {self.target.scope} disappeared while running")
             state = provisioning_state(deployment)
@@ -162,9 +176,24 @@ class AsyncDeploymentSession:
     async def wait(self, *, poll_interval: float, timeout_at: float | None, log: Any) -> tuple[str, Any]:
         """GET until terminal: ``(state, deployment)``; ``("timeout", deployment)`` once the epoch ``timeout_at``
         passes (the deployment keeps running)."""
+        from azure.core.exceptions import HttpResponseError
+
+        throttled = 0
         while True:
-            # Not retried here: azure-core already retried 429/5xx; a 403/404 will not heal.
-            deployment = await self.get()
+            # Only a 429 is waited out here (throttled_pause); a 403/404 will not heal, a 5xx was retried already.
+            try:
+                deployment = await self.get()
+            except HttpResponseError as err:
+                pause = throttled_pause(err, default=poll_interval, throttled_in_a_row=throttled)
+                if pause is None or (timeout_at is not None and time.time() >= timeout_at):
+                    raise
+                throttled += 1
+                log.warning(
+                    "Deployment %s: ARM throttled the status read (429); reading again in %ss", self.name, pause
+                )
+                await asyncio.sleep(pause)
+                continue
+            throttled = 0
             state = provisioning_state(deployment)
             log.info("Deployment %s at %s: %s", self.name, self.scope, state)
             if state in TERMINAL_STATES:

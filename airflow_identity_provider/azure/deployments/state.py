@@ -21,6 +21,7 @@ __all__ = [
     "operation_failure",
     "provisioning_state",
     "target_of",
+    "throttled_pause",
     "timeout_message",
 ]
 
@@ -28,6 +29,9 @@ TERMINAL_STATES = frozenset({"Succeeded", "Failed", "Canceled"})
 TRIGGER_STATUS = {"Succeeded": "success", "Failed": "failed", "Canceled": "canceled"}
 """The trigger event's ``status`` for each terminal state."""
 _CANONICAL = {s.lower(): s for s in TERMINAL_STATES}
+MAX_THROTTLED_POLLS = 30
+"""Status reads in a row ARM may throttle before the wait gives up (each already retried by azure-core)."""
+_LONGEST_PAUSE = 60.0
 
 
 @dataclass(frozen=True)
@@ -99,3 +103,20 @@ def timeout_message(name: str, scope: str, state: Any) -> str:
         f"Deployment {name} at {scope} is still {state} after the operator's timeout. It keeps running in "
         "Azure; a retry of this task re-attaches to it (same deployment name), or cancel it in the portal."
     )
+
+
+def throttled_pause(err: BaseException, *, default: float, throttled_in_a_row: int) -> float | None:
+    """Seconds to wait before reading a running deployment again after ``err``, or None when ``err`` must fail the
+    task. Only ARM's 429 qualifies: a throttled *read* changes nothing, and the deployment keeps running whatever
+    its poller does, so failing the task would orphan it. azure-core's retry policy has already waited out three
+    429s in a row (its ``retry_status`` default) by the time one reaches here. The pause honours ``Retry-After``
+    (seconds), at least ``default`` and at most a minute; after ``MAX_THROTTLED_POLLS`` in a row it gives up."""
+    response = getattr(err, "response", None)
+    if getattr(err, "status_code", None) != 429 or throttled_in_a_row >= MAX_THROTTLED_POLLS:
+        return None
+    retry_after = getattr(response, "headers", {}).get("Retry-After", "") if response is not None else ""
+    try:
+        asked = float(retry_after)
+    except (TypeError, ValueError):  # an HTTP date, or no header at all
+        asked = 0.0
+    return min(max(asked, default), _LONGEST_PAUSE)
