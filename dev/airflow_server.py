@@ -94,9 +94,12 @@ def oidc_settings(idp: LocalIdp, role_mapping: Mapping[str, str]) -> dict[str, s
 
 
 def migrate(env: Mapping[str, str]) -> None:
-    result = subprocess.run(
-        [airflow_bin(), "db", "migrate"], env=dict(env), capture_output=True, text=True, timeout=300, check=False
-    )
+    try:
+        result = subprocess.run(
+            [airflow_bin(), "db", "migrate"], env=dict(env), capture_output=True, text=True, timeout=300, check=False
+        )
+    except subprocess.TimeoutExpired as exc:  # one kind of failure for callers: a start that did not happen
+        raise RuntimeError("airflow db migrate did not finish within 300 s") from exc
     if result.returncode != 0:
         raise RuntimeError(f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
 
@@ -149,15 +152,18 @@ def start_api_server(home: Path, env: Mapping[str, str], *, port: int, timeout: 
     component = start_component("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(port)], env, home)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if component.process.poll() is not None:
-            code = component.process.returncode
-            raise RuntimeError(f"airflow api-server exited with {code}:\n{component.log_tail()}")
-        try:
-            if httpx.get(f"{url}/api/v2/monitor/health", timeout=2).status_code == 200:
-                return ApiServer(url=url, component=component, env=dict(env))
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    component.stop()
-    raise RuntimeError(f"airflow api-server not healthy after {timeout} s:\n{component.log_tail()}")
+    try:
+        while time.monotonic() < deadline:
+            if component.process.poll() is not None:
+                code = component.process.returncode
+                raise RuntimeError(f"airflow api-server exited with {code}:\n{component.log_tail()}")
+            try:
+                if httpx.get(f"{url}/api/v2/monitor/health", timeout=2).status_code == 200:
+                    return ApiServer(url=url, component=component, env=dict(env))
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"airflow api-server not healthy after {timeout} s:\n{component.log_tail()}")
+    except BaseException:  # not healthy, or Ctrl-C / SIGTERM while waiting: never leave it running on its own
+        component.stop()
+        raise

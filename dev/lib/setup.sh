@@ -11,13 +11,19 @@ ensure_system_packages() {
   command -v node >/dev/null 2>&1 || missing+=(nodejs)
   command -v npm >/dev/null 2>&1 || missing+=(npm)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  # PostgreSQL's server holds the soak's metadata database (dev/bench/soak starts its own throw-away cluster).
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing Debian packages: ${missing[*]}"
     if [ "$(id -u)" -ne 0 ]; then
       echo "error: need root (or sudo) to apt-get install ${missing[*]}" >&2
       exit 1
     fi
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    # No cluster of its own: the package would otherwise create and start one on port 5432 we never use.
+    mkdir -p /etc/postgresql-common
+    [ -f /etc/postgresql-common/createcluster.conf ] || echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.conf
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Options::=--force-confold \
+      "${missing[@]}" >/dev/null
   fi
 }
 

@@ -705,6 +705,35 @@ def test_status_reads_throttled_past_azure_cores_retries_are_waited_out_not_fail
     assert len([r for r in writes(emu, start) if r.status in (200, 201)]) == 1
 
 
+def test_a_timeout_while_status_reads_are_throttled_is_the_timeout_not_the_429(emu: Any) -> None:
+    """Throttling never stretches the operator's timeout, and the task then says what a timeout says: the
+    deployment keeps running and a retry re-attaches. One PUT."""
+    emu.set_deployment_duration(10_000)
+    start = mark(emu)
+
+    def throttle_once_running() -> None:
+        _wait_for_put(emu, start)
+        emu.throttle(r"/providers/microsoft\.resources/deployments/[^/]+$", times=1000, retry_after=1, method="GET")
+
+    watcher = threading.Thread(target=throttle_once_running, daemon=True)
+    watcher.start()
+    began = time.monotonic()
+    try:
+        with pytest.raises(AirflowException, match="after the operator's timeout") as err:
+            deploy_op(timeout=3).execute(make_context(FakeTaskInstance()))
+    finally:
+        watcher.join(10)
+        emu.set_deployment_duration(1)  # and the fixture's reset clears the throttle
+    assert "re-attaches" in str(err.value) and time.monotonic() - began < 15
+    assert len([r for r in writes(emu, start) if r.status in (200, 201)]) == 1
+
+
+def _wait_for_put(emu: Any, start: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(r.method == "PUT" for r in writes(emu, start)):
+        time.sleep(0.01)
+
+
 def test_a_what_if_or_validate_whose_answer_was_lost_is_sent_again(emu: Any) -> None:
     """What-if and validate are POSTs that change nothing in Azure. azure-core resends no POST whose answer it
     lost (a dropped connection, an ARM front end restarting: dev/bench/soak found it), so both ask again."""

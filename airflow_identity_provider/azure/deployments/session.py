@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_identity_provider.azure.deployments.state import (
+    MAX_THROTTLED_POLLS,
     TERMINAL_STATES,
     DeploymentTarget,
     operation_failure,
@@ -126,9 +127,20 @@ class DeploymentSession:
                 deployment = self.get()
             except AirflowException as err:
                 pause = throttled_pause(err.__cause__ or err, default=poll_interval, throttled_in_a_row=throttled)
-                if pause is None or (timeout is not None and time.monotonic() - started >= timeout):
+                if pause is None and throttled >= MAX_THROTTLED_POLLS:
+                    raise AirflowException(
+                        f"{err} ARM throttled {throttled} status reads in a row. Deployment {self.name} keeps running "
+                        "in Azure; a retry of this task re-attaches to it (same deployment name)."
+                    ) from err
+                if pause is None:
                     raise
+                left = None if timeout is None else timeout - (time.monotonic() - started)
+                if left is not None and left <= 0:  # the task's timeout, not the throttling, ends the wait
+                    raise AirflowException(
+                        timeout_message(self.name, self.target.scope, "running (its status reads were throttled)")
+                    ) from err
                 throttled += 1
+                pause = pause if left is None else min(pause, left)
                 log.warning(
                     "Deployment %s: ARM throttled the status read (429); reading again in %ss", self.name, pause
                 )
@@ -185,9 +197,13 @@ class AsyncDeploymentSession:
                 deployment = await self.get()
             except HttpResponseError as err:
                 pause = throttled_pause(err, default=poll_interval, throttled_in_a_row=throttled)
-                if pause is None or (timeout_at is not None and time.time() >= timeout_at):
+                if pause is None:
                     raise
+                left = None if timeout_at is None else timeout_at - time.time()
+                if left is not None and left <= 0:  # the timeout ends the wait (the deployment keeps running)
+                    return "timeout", None
                 throttled += 1
+                pause = pause if left is None else min(pause, left)
                 log.warning(
                     "Deployment %s: ARM throttled the status read (429); reading again in %ss", self.name, pause
                 )

@@ -1,0 +1,343 @@
+"""ARM deployments under load and faults: N template deployments at once against the ARM emulator.
+
+    nice -n 10 .venv/bin/python -m dev.bench.soak.arm          # the reduced size (6 deployments, 1 made to fail)
+    nice -n 10 .venv/bin/python -m dev.bench.soak.arm --full   # the issue's size (30, 5 made to fail)
+
+Each task is ``AzureTemplateDeploymentOperator.execute()`` in its own thread, with its own operator and its own
+connection (its own client id, so the emulator's token requests can be told apart per task), as N worker
+processes would run them: non-deferrable, polling every ``POLL_INTERVAL`` s. All are let go at once. The
+emulator (``persist=True``) fails the deployments the plan names with ARM's own error, throttles with 429 and
+``Retry-After`` (``arm_verdicts.plan``), and a monitor thread restarts it once, when half of the PUTs were
+processed; ARM's clients survive the restart (same ports, CA and state). ``arm_verdicts`` states the promises
+and judges what was observed: each task's outcome and the emulator's request log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from dev.arm_emulator.client import ArmEmulator, RecordedRequest
+from dev.bench.soak.arm_verdicts import (
+    TOKEN_PATH,
+    Call,
+    Observed,
+    Plan,
+    Restart,
+    Task,
+    failure_words,
+    figures,
+    plan,
+    processed_puts,
+    verdicts,
+)
+from dev.bench.soak.report import Expectation, Section
+from dev.bench.soak.sizes import Size
+
+TITLE = "ARM: deployments at once, throttled (429 + Retry-After), emulator restarted mid-run"
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+SUB = "8a8a8a8a-1111-2222-3333-444444444444"
+RG = "rg-soak"
+RG_SCOPE = f"/subscriptions/{SUB}/resourceGroups/{RG}"
+SETUP_CLIENT = "5e7a5e7a-0000-4000-8000-000000000000"  # creates the group: not a task, not counted
+ARM_SCOPE = "https://management.azure.com/.default"
+POLL_INTERVAL = 0.25  # the operator's status polls
+RUNNING_POLLS = 8  # status reads a deployment stays Running: long enough for the monitor to throttle some
+RETRY_AFTER = 1
+DOWNTIME = 0.4  # seconds down, on top of its start (~1 s): well inside azure-core's connect retries (~5 s)
+MONITOR_PAUSE = 0.2
+TEMPLATE: dict[str, Any] = {
+    "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+    "contentVersion": "1.0.0.0",
+    "parameters": {"name": {"type": "string"}},
+    "resources": [
+        {
+            "type": "Microsoft.Storage/storageAccounts",
+            "apiVersion": "2023-05-01",
+            "name": "[parameters('name')]",
+            "location": "[resourceGroup().location]",
+            "sku": {"name": "Standard_LRS"},
+            "kind": "StorageV2",
+        }
+    ],
+    "outputs": {"accountName": {"type": "string", "value": "[parameters('name')]"}},
+}
+
+
+def client_id(index: int) -> str:
+    return f"50a50000-0000-4000-8000-{index:012x}"
+
+
+def conn_id(index: int) -> str:
+    return f"soak_arm_{index:02d}"
+
+
+def _deployment_path(name: str) -> str:
+    return rf"/providers/microsoft\.resources/deployments/{name}$"
+
+
+def _extras(emu: ArmEmulator) -> dict[str, Any]:
+    """The emulator as a custom cloud (authority and ARM), fenced to the one group the tasks deploy to."""
+    return {
+        "auth_type": "client_secret",
+        "tenant_id": TENANT,
+        "subscription_id": SUB,
+        "cloud": "custom",
+        "authority": emu.url,
+        "resource_manager_url": emu.url,
+        "credential_scope": ARM_SCOPE,
+        "disable_instance_discovery": True,
+        "connection_verify": str(emu.ca_path),
+        "polling_interval": 0.2,  # the SDK's own LRO polling (what-if)
+        "allowed_scopes": [RG_SCOPE],
+    }
+
+
+@contextmanager
+def _connections(emu: ArmEmulator, count: int) -> Iterator[None]:
+    """One ``AIRFLOW_CONN_*`` per task, removed again on the way out."""
+    names = [f"AIRFLOW_CONN_{conn_id(i).upper()}" for i in range(count)]
+    for i, name in enumerate(names):
+        fields = {"conn_type": "azure_resource_manager", "login": client_id(i), "password": f"secret-{i}"}
+        os.environ[name] = json.dumps({**fields, "extra": _extras(emu)})
+    try:
+        yield
+    finally:
+        for name in names:
+            os.environ.pop(name, None)
+
+
+def _prepare(emu: ArmEmulator, deployments: Plan) -> None:
+    """The group, each task's Contributor role on it (least privilege: no subscription-wide role to warn about),
+    the deployments made to fail, the PUT throttles, and how long deployments run."""
+    from azure.identity import ClientSecretCredential
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+    credential = ClientSecretCredential(
+        TENANT, SETUP_CLIENT, "x", authority=emu.url, disable_instance_discovery=True, connection_verify=emu.ca_path
+    )
+    client = ResourceManagementClient(
+        credential, SUB, base_url=emu.url, credential_scopes=[ARM_SCOPE], connection_verify=emu.ca_path
+    )
+    try:
+        client.resource_groups.create_or_update(RG, {"location": "westeurope"})
+    finally:
+        client.close()
+        credential.close()
+    oid = ArmEmulator.principal_oid
+    emu.set_role_assignments(
+        [
+            {"scope": RG_SCOPE, "principalId": oid(client_id=client_id(i)), "roleName": "Contributor"}
+            for i in range(len(deployments.names))
+        ]
+    )
+    for i in sorted(deployments.failing):
+        emu.fail_deployment(deployments.names[i], *failure_words(i))
+    for i, times in sorted(deployments.put_429.items()):
+        emu.throttle(_deployment_path(deployments.names[i]), times=times, retry_after=RETRY_AFTER, method="PUT")
+    emu.set_deployment_duration(RUNNING_POLLS)
+
+
+@dataclass
+class _TaskInstance:
+    """What the operator uses of a task instance: its identity and ``xcom_push``."""
+
+    task_id: str
+    dag_id: str = "soak_arm"
+    run_id: str = "manual__2026-01-01T00:00:00+00:00"
+    try_number: int = 1
+    map_index: int = -1
+    xcom: dict[str, Any] = field(default_factory=dict)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
+
+
+def _task(index: int, deployments: Plan, go: threading.Event, timeout: float, results: dict[int, Task]) -> None:
+    """One task: its operator's execute() once ``go`` is set; the outcome lands in ``results[index]``."""
+    from airflow_identity_provider.azure.operators import AzureTemplateDeploymentOperator
+
+    name = deployments.names[index]
+    expected = failure_words(index) if index in deployments.failing else None
+    operator = AzureTemplateDeploymentOperator(
+        task_id=f"deploy_{index:02d}",
+        azure_resource_manager_conn_id=conn_id(index),
+        resource_group_name=RG,
+        deployment_name=name,
+        template=TEMPLATE,
+        parameters={"name": f"stsoak{index:02d}"},
+        poll_interval=POLL_INTERVAL,
+        timeout=timeout,  # the task's own bound: it gives up waiting rather than outlive the part
+        deferrable=False,
+    )
+    ti = _TaskInstance(task_id=operator.task_id)
+    context: Any = {"ti": ti, "task_instance": ti, "run_id": ti.run_id, "dag_run": None}
+    go.wait()
+    started = time.monotonic()
+    error: str | None = None
+    try:
+        operator.execute(context)
+    except Exception as exc:  # the verdicts tell ARM's failure from anything else by the text
+        error = f"{type(exc).__name__}: {exc}"
+    results[index] = Task(index, client_id(index), expected, error, seconds=time.monotonic() - started)
+
+
+@dataclass
+class _Monitor:
+    """Watches the request log: throttles a deployment's status reads once its PUT is in, and restarts the
+    emulator once ``restart_after`` PUTs were processed. The only user of ``emu`` while the tasks run."""
+
+    emu: ArmEmulator
+    deployments: Plan
+    stop: threading.Event = field(default_factory=threading.Event)
+    restart: Restart = field(default_factory=Restart)
+    throttled: set[str] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+
+    def run(self) -> None:
+        wanted = {self.deployments.names[i].lower(): n for i, n in self.deployments.read_429.items()}
+        while not self.stop.wait(MONITOR_PAUSE):
+            try:
+                processed = processed_puts(_calls(self.emu.requests()))
+                for name in sorted(set(processed) & set(wanted) - self.throttled):
+                    self.emu.throttle(_deployment_path(name), times=wanted[name], retry_after=RETRY_AFTER, method="GET")
+                    self.throttled.add(name)
+            except Exception as exc:  # a control call that failed: note it and look again
+                self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                continue
+            if self.restart.began is None and sum(processed.values()) >= self.deployments.restart_after:
+                self._restart()
+            if self.restart.began is not None and len(self.throttled) == len(wanted):
+                return
+
+    def _restart(self) -> None:
+        began = time.time()
+        try:
+            self.emu.restart(downtime=DOWNTIME)
+        except Exception as exc:
+            self.restart = Restart(began, None, f"{type(exc).__name__}: {exc}"[:200])
+            return
+        self.restart = Restart(began, time.time())
+
+
+def _client_of(request: RecordedRequest) -> str | None:
+    """Who sent it: a token request's form ``client_id``, else the bearer token's ``appid``."""
+    if TOKEN_PATH.search(request.path):
+        values = parse_qs(request.body).get("client_id")
+        return values[0] if values else None
+    return None if request.identity is None else request.identity.get("appid")
+
+
+def _calls(requests: list[RecordedRequest]) -> list[Call]:
+    return [Call(r.method, r.path, r.status, r.time, _client_of(r)) for r in requests if not r.internal]
+
+
+def _load(emu: ArmEmulator, deployments: Plan, size: Size) -> Observed:
+    """Every task at once, the monitor beside them; bounded by ``size.seconds`` from the moment they are let go."""
+    count = len(deployments.names)
+    go, results = threading.Event(), dict[int, Task]()
+    threads = [
+        threading.Thread(
+            target=_task, args=(i, deployments, go, size.seconds, results), name=f"soak-arm-{i:02d}", daemon=True
+        )
+        for i in range(count)
+    ]
+    monitor = _Monitor(emu, deployments)
+    watcher = threading.Thread(target=monitor.run, name="soak-arm-monitor", daemon=True)
+    for thread in threads:
+        thread.start()
+    zero, start = time.time(), time.monotonic()
+    deadline = start + size.seconds
+    go.set()
+    watcher.start()
+    try:
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        wall = time.monotonic() - start
+    finally:
+        monitor.stop.set()
+        watcher.join(DOWNTIME + 40)  # a restart under way: its start has a 30 s bound of its own
+    tasks = [
+        results.get(i) or Task(i, client_id(i), failure_words(i) if i in deployments.failing else None, finished=False)
+        for i in range(count)
+    ]
+    notes = (
+        [f"monitor: {len(monitor.errors)} control call(s) failed, first: {monitor.errors[0]}"] if monitor.errors else []
+    )
+    if watcher.is_alive():
+        notes.append("monitor still running at the end (a restart under way)")
+    try:
+        calls = _calls(emu.requests())
+    except Exception as exc:  # an emulator that did not come back from its restart: judge without its log
+        calls = []
+        notes.append(f"request log unreadable: {type(exc).__name__}: {exc}"[:200])
+    return Observed(deployments, tasks, calls, monitor.restart, RETRY_AFTER, zero, wall, notes)
+
+
+def run(size: Size) -> Section:
+    """The ARM part at ``size``: ``size.deployments`` at once, ``size.failing_deployments`` made to fail.
+
+    ``size.seconds`` bounds the load (from the moment the tasks are let go): a task still running then counts
+    as "other". The emulator is stopped on return, whatever happened. The tasks' logs (their stdout) go to a file
+    in the emulator's state folder, which is removed when every promise was kept and named in the table if not.
+    """
+    section = Section(TITLE)
+    deployments = plan(size.deployments, size.failing_deployments)
+    folder = Path(tempfile.mkdtemp(prefix="soak-arm-"))
+    emu = ArmEmulator(state_dir=folder, persist=True)
+    try:
+        try:
+            emu.start()
+            _prepare(emu, deployments)
+        except Exception as exc:  # the emulator that does not start, a setup request refused
+            text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+            section.expectations.append(Expectation("the ARM emulator started and took the setup", False, text[:200]))
+            emu.stop()
+            shutil.rmtree(folder, ignore_errors=True)
+            return section
+        # The operators log to stdout (Airflow's structlog): a few dozen lines per task, kept out of the table.
+        with _connections(emu, size.deployments), open(folder / "tasks.log", "w") as log, redirect_stdout(log):
+            observed = _load(emu, deployments, size)
+    finally:
+        emu.stop()
+    section.figures = figures(observed)
+    section.expectations = verdicts(observed)
+    if section.passed:
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        section.figures.append(("kept for a look", f"{folder} (tasks.log; state.pickle holds the request log)"))
+    return section
+
+
+def _main(argv: list[str] | None = None) -> int:
+    from dev.bench.soak.report import render
+    from dev.bench.soak.sizes import FULL, REDUCED
+
+    parser = argparse.ArgumentParser(prog="python -m dev.bench.soak.arm", description=__doc__.split("\n")[0])
+    parser.add_argument("--full", action="store_true", help="the issue's size (default: the reduced one)")
+    args = parser.parse_args(argv)
+    size = FULL if args.full else REDUCED
+    logging.basicConfig(level=logging.WARNING)
+    started = time.monotonic()
+    section = run(size)
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    header = f"soak arm, {size.name} size: {os.cpu_count()} cores, {time.monotonic() - started:.0f} s, load {load}"
+    print(render([section], header=header), flush=True)
+    return 0 if section.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
