@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,24 @@ def test_status_reads_throttled_past_azure_cores_retries_are_waited_out(emu: Any
     assert event["status"] == "success", event
     gets = [r.status for r in emu.requests() if r.method == "GET" and r.path.lower().endswith(trigger.deployment_name)]
     assert gets.count(429) == 8
+
+
+def test_a_timeout_while_status_reads_are_throttled_is_a_timeout_event(emu: Any) -> None:
+    """Throttling never stretches the timeout in the triggerer either: ARM throttles every read, and once
+    ``timeout_at`` passes the event is a timeout (no deployment read: no state), which the task reports as one."""
+    emu.set_deployment_duration(10_000)
+    ti = FakeTaskInstance()
+    trigger = deferred(emu, ti, timeout=2)
+    emu.throttle(r"/providers/microsoft\.resources/deployments/[^/]+$", times=1000, retry_after=1, method="GET")
+    began = time.monotonic()
+    event = asyncio.run(_first_event(trigger))
+    assert event["status"] == "timeout" and event["provisioning_state"] is None and event["deployment_id"] is None
+    assert time.monotonic() - began < 10
+    with pytest.raises(AirflowException, match="the operator's timeout") as err:
+        deploy_op(deferrable=True).execute_complete(make_context(ti), event)
+    assert "(ARM throttled its status reads)" in str(err.value) and "re-attaches" in str(err.value)
+    puts = [r for r in writes(emu) if r.method == "PUT" and r.path.lower().endswith(trigger.deployment_name)]
+    assert [r.status for r in puts] == [201]
 
 
 def test_scope_from_connection_subscription_and_group(emu: Any) -> None:

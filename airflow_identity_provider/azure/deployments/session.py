@@ -120,24 +120,26 @@ class DeploymentSession:
 
     def wait(self, *, poll_interval: float, timeout: float | None, started: float, log: Any) -> Any:
         """GET until the deployment is terminal; AirflowException when it disappears or ``timeout`` (seconds
-        since the monotonic ``started``) passes."""
-        throttled = 0
+        since the monotonic ``started``) passes. A throttled read (429) is waited out, never past the timeout."""
+        throttled, last_state = 0, None
         while True:
             try:
                 deployment = self.get()
             except AirflowException as err:
-                pause = throttled_pause(err.__cause__ or err, default=poll_interval, throttled_in_a_row=throttled)
-                if pause is None and throttled >= MAX_THROTTLED_POLLS:
+                cause = err.__cause__ or err
+                pause = throttled_pause(cause, default=poll_interval, throttled_in_a_row=throttled)
+                if pause is None and throttled >= MAX_THROTTLED_POLLS and getattr(cause, "status_code", None) == 429:
                     raise AirflowException(
-                        f"{err} ARM throttled {throttled} status reads in a row. Deployment {self.name} keeps running "
-                        "in Azure; a retry of this task re-attaches to it (same deployment name)."
+                        f"{err} ARM kept throttling the status reads ({throttled} waited out in a row). Deployment "
+                        f"{self.name} keeps running in Azure; a retry of this task re-attaches to it (same deployment "
+                        "name)."
                     ) from err
                 if pause is None:
                     raise
                 left = None if timeout is None else timeout - (time.monotonic() - started)
                 if left is not None and left <= 0:  # the task's timeout, not the throttling, ends the wait
                     raise AirflowException(
-                        timeout_message(self.name, self.target.scope, "running (its status reads were throttled)")
+                        timeout_message(self.name, self.target.scope, last_state, throttled=True)
                     ) from err
                 throttled += 1
                 pause = pause if left is None else min(pause, left)
@@ -149,7 +151,7 @@ class DeploymentSession:
             throttled = 0
             if deployment is None:
                 raise AirflowException(f"Deployment {self.name} at {self.target.scope} disappeared while running")
-            state = provisioning_state(deployment)
+            state = last_state = provisioning_state(deployment)
             if state in TERMINAL_STATES:
                 return deployment
             if timeout is not None and time.monotonic() - started >= timeout:
@@ -187,10 +189,11 @@ class AsyncDeploymentSession:
 
     async def wait(self, *, poll_interval: float, timeout_at: float | None, log: Any) -> tuple[str, Any]:
         """GET until terminal: ``(state, deployment)``; ``("timeout", deployment)`` once the epoch ``timeout_at``
-        passes (the deployment keeps running)."""
+        passes (the deployment keeps running), with the last deployment read, or None when ARM throttled every read.
+        A throttled read (429) is waited out, never past ``timeout_at``."""
         from azure.core.exceptions import HttpResponseError
 
-        throttled = 0
+        throttled, last = 0, None
         while True:
             # Only a 429 is waited out here (throttled_pause); a 403/404 will not heal, a 5xx was retried already.
             try:
@@ -201,7 +204,7 @@ class AsyncDeploymentSession:
                     raise
                 left = None if timeout_at is None else timeout_at - time.time()
                 if left is not None and left <= 0:  # the timeout ends the wait (the deployment keeps running)
-                    return "timeout", None
+                    return "timeout", last
                 throttled += 1
                 pause = pause if left is None else min(pause, left)
                 log.warning(
@@ -209,7 +212,7 @@ class AsyncDeploymentSession:
                 )
                 await asyncio.sleep(pause)
                 continue
-            throttled = 0
+            throttled, last = 0, deployment
             state = provisioning_state(deployment)
             log.info("Deployment %s at %s: %s", self.name, self.scope, state)
             if state in TERMINAL_STATES:

@@ -98,9 +98,13 @@ def operation_failure(op: Mapping[str, Any]) -> str | None:
     return f"{what} ({props.get('statusCode', 'no status code')}): {text}"
 
 
-def timeout_message(name: str, scope: str, state: Any) -> str:
+def timeout_message(name: str, scope: str, state: Any, *, throttled: bool = False) -> str:
+    """Why a wait ended at the operator's timeout. ``state``: the last ``provisioningState`` read (None when no
+    status read got through); ``throttled``: ARM was throttling the status reads when the timeout passed."""
+    seen = f"is still {state} after" if state else "was not read before"
+    why = " (ARM throttled its status reads)" if throttled or not state else ""
     return (
-        f"Deployment {name} at {scope} is still {state} after the operator's timeout. It keeps running in "
+        f"Deployment {name} at {scope} {seen} the operator's timeout{why}. It keeps running in "
         "Azure; a retry of this task re-attaches to it (same deployment name), or cancel it in the portal."
     )
 

@@ -1,29 +1,28 @@
 """ARM deployments under load and faults: N template deployments at once against the ARM emulator.
 
-    nice -n 10 .venv/bin/python -m dev.bench.soak.arm          # the reduced size (6 deployments, 1 made to fail)
-    nice -n 10 .venv/bin/python -m dev.bench.soak.arm --full   # the issue's size (30, 5 made to fail)
+    .venv/bin/python -m dev.bench.soak --only arm --reduced   # 6 deployments, 1 made to fail (CI's size)
+    .venv/bin/python -m dev.bench.soak --only arm             # the issue's size (30, 5 made to fail)
 
 Each task is ``AzureTemplateDeploymentOperator.execute()`` in its own thread, with its own operator and its own
 connection (its own client id, so the emulator's token requests can be told apart per task), as N worker
 processes would run them: non-deferrable, polling every ``POLL_INTERVAL`` s. All are let go at once. The
 emulator (``persist=True``) fails the deployments the plan names with ARM's own error, throttles with 429 and
-``Retry-After`` (``arm_verdicts.plan``), and a monitor thread restarts it once, when half of the PUTs were
-processed; ARM's clients survive the restart (same ports, CA and state). ``arm_verdicts`` states the promises
-and judges what was observed: each task's outcome and the emulator's request log.
+``Retry-After`` (``arm_verdicts.plan``: a PUT's throttles are set up front, a deployment's status-read throttles
+by its task right after ARM accepted the PUT, before the first status read), and a monitor thread restarts it once,
+when half of the PUTs were processed; ARM's clients survive the restart (same ports, CA and state).
+``arm_verdicts`` states the promises and judges what was observed: each task's outcome and the request log.
 """
 
 from __future__ import annotations
 
-import argparse
+import functools
 import json
-import logging
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +43,7 @@ from dev.bench.soak.arm_verdicts import (
     processed_puts,
     verdicts,
 )
-from dev.bench.soak.report import Expectation, Section
+from dev.bench.soak.report import Expectation, Section, first_line
 from dev.bench.soak.sizes import Size
 
 TITLE = "ARM: deployments at once, throttled (429 + Retry-After), emulator restarted mid-run"
@@ -55,10 +54,17 @@ RG_SCOPE = f"/subscriptions/{SUB}/resourceGroups/{RG}"
 SETUP_CLIENT = "5e7a5e7a-0000-4000-8000-000000000000"  # creates the group: not a task, not counted
 ARM_SCOPE = "https://management.azure.com/.default"
 POLL_INTERVAL = 0.25  # the operator's status polls
-RUNNING_POLLS = 8  # status reads a deployment stays Running: long enough for the monitor to throttle some
+RUNNING_POLLS = 8  # status reads a deployment stays Running (throttled ones not counted): the tasks overlap
 RETRY_AFTER = 1
-DOWNTIME = 0.4  # seconds down, on top of its start (~1 s): well inside azure-core's connect retries (~5 s)
+# The emulator is down for its stop, DOWNTIME and its start: 0.8-1.4 s in all in this part (the most with a
+# second soak beside it), 1.2-1.5 s alone on 2 cores at load 5, the start being most of it. A request refused
+# meanwhile is resent by azure-core for 4.8 s after its first refusal (arm_verdicts.CONNECT_RETRY_WINDOW), so the
+# restart stays under a third of that window, room for a machine three times as slow; past the window the task
+# would fail with ServiceRequestError, at both sizes alike (the restart does not grow with the number of tasks).
+# The hook takes no retry settings from the connection: the window is azure-core's default, as in production.
+DOWNTIME = 0.4
 MONITOR_PAUSE = 0.2
+INSTALL_BOUND = 30.0  # seconds a task keeps trying to set its status-read throttle (the emulator restarting)
 TEMPLATE: dict[str, Any] = {
     "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
     "contentVersion": "1.0.0.0",
@@ -151,6 +157,25 @@ def _prepare(emu: ArmEmulator, deployments: Plan) -> None:
     emu.set_deployment_duration(RUNNING_POLLS)
 
 
+@functools.cache
+def _operator_class() -> type[Any]:
+    """The operator under test, told to call ``after_put(name)`` once ARM accepted the deployment's PUT and before
+    its first status read: the moment a status-read throttle has to be in place (set earlier, it would hit the
+    read before the PUT, which fails the task past azure-core's retries by design). Nothing else changes."""
+    from airflow_identity_provider.azure.operators import AzureTemplateDeploymentOperator
+
+    class SoakDeploymentOperator(AzureTemplateDeploymentOperator):
+        def __init__(self, *, after_put: Callable[[str], None], **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.after_put = after_put
+
+        def _start(self, session: Any, body: Any) -> None:
+            super()._start(session, body)
+            self.after_put(session.name)
+
+    return SoakDeploymentOperator
+
+
 @dataclass
 class _TaskInstance:
     """What the operator uses of a task instance: its identity and ``xcom_push``."""
@@ -166,13 +191,12 @@ class _TaskInstance:
         self.xcom[key] = value
 
 
-def _task(index: int, deployments: Plan, go: threading.Event, timeout: float, results: dict[int, Task]) -> None:
-    """One task: its operator's execute() once ``go`` is set; the outcome lands in ``results[index]``."""
-    from airflow_identity_provider.azure.operators import AzureTemplateDeploymentOperator
-
+def _task(index: int, deployments: Plan, go: threading.Event, timeout: float, monitor: _Monitor) -> None:
+    """One task: its operator's execute() once ``go`` is set; the outcome lands in ``monitor.results[index]``."""
     name = deployments.names[index]
     expected = failure_words(index) if index in deployments.failing else None
-    operator = AzureTemplateDeploymentOperator(
+    read_429 = deployments.read_429.get(index, 0)
+    operator = _operator_class()(
         task_id=f"deploy_{index:02d}",
         azure_resource_manager_conn_id=conn_id(index),
         resource_group_name=RG,
@@ -182,6 +206,7 @@ def _task(index: int, deployments: Plan, go: threading.Event, timeout: float, re
         poll_interval=POLL_INTERVAL,
         timeout=timeout,  # the task's own bound: it gives up waiting rather than outlive the part
         deferrable=False,
+        after_put=lambda accepted: monitor.throttle_reads(accepted, read_429) if read_429 else None,
     )
     ti = _TaskInstance(task_id=operator.task_id)
     context: Any = {"ti": ti, "task_instance": ti, "run_id": ti.run_id, "dag_run": None}
@@ -192,45 +217,59 @@ def _task(index: int, deployments: Plan, go: threading.Event, timeout: float, re
         operator.execute(context)
     except Exception as exc:  # the verdicts tell ARM's failure from anything else by the text
         error = f"{type(exc).__name__}: {exc}"
-    results[index] = Task(index, client_id(index), expected, error, seconds=time.monotonic() - started)
+    monitor.results[index] = Task(index, client_id(index), expected, error, seconds=time.monotonic() - started)
 
 
 @dataclass
 class _Monitor:
-    """Watches the request log: throttles a deployment's status reads once its PUT is in, and restarts the
-    emulator once ``restart_after`` PUTs were processed. The only user of ``emu`` while the tasks run."""
+    """The emulator's control while the tasks run: it restarts the emulator once ``restart_after`` PUTs were
+    processed (``run``, its own thread, watching the request log), and sets a deployment's status-read throttle
+    when its task asks (``throttle_reads``, in the task's thread). ``lock`` keeps the two apart: a throttle is
+    never sent to an emulator going down, and waits for the restart instead."""
 
     emu: ArmEmulator
     deployments: Plan
     stop: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
     restart: Restart = field(default_factory=Restart)
-    throttled: set[str] = field(default_factory=set)
+    results: dict[int, Task] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
+    def throttle_reads(self, name: str, times: int) -> None:
+        """The next ``times`` status reads of deployment ``name`` answered 429; retried while the emulator is
+        down, for ``INSTALL_BOUND`` s (a throttle never set shows in the verdicts as missing)."""
+        deadline = time.monotonic() + INSTALL_BOUND
+        while True:
+            try:
+                with self.lock:
+                    self.emu.throttle(_deployment_path(name), times=times, retry_after=RETRY_AFTER, method="GET")
+                return
+            except Exception as exc:
+                if time.monotonic() > deadline:
+                    self.errors.append(f"throttle {name}: {first_line(exc)}")
+                    return
+                time.sleep(0.05)
+
     def run(self) -> None:
-        wanted = {self.deployments.names[i].lower(): n for i, n in self.deployments.read_429.items()}
         while not self.stop.wait(MONITOR_PAUSE):
             try:
                 processed = processed_puts(_calls(self.emu.requests()))
-                for name in sorted(set(processed) & set(wanted) - self.throttled):
-                    self.emu.throttle(_deployment_path(name), times=wanted[name], retry_after=RETRY_AFTER, method="GET")
-                    self.throttled.add(name)
             except Exception as exc:  # a control call that failed: note it and look again
-                self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                self.errors.append(f"request log: {first_line(exc)}")
                 continue
-            if self.restart.began is None and sum(processed.values()) >= self.deployments.restart_after:
+            if sum(processed.values()) >= self.deployments.restart_after:
                 self._restart()
-            if self.restart.began is not None and len(self.throttled) == len(wanted):
                 return
 
     def _restart(self) -> None:
-        began = time.time()
-        try:
-            self.emu.restart(downtime=DOWNTIME)
-        except Exception as exc:
-            self.restart = Restart(began, None, f"{type(exc).__name__}: {exc}"[:200])
-            return
-        self.restart = Restart(began, time.time())
+        with self.lock:
+            began = time.time()
+            try:
+                self.emu.restart(downtime=DOWNTIME)
+            except Exception as exc:
+                self.restart = Restart(began, None, first_line(exc))
+                return
+            self.restart = Restart(began, time.time())
 
 
 def _client_of(request: RecordedRequest) -> str | None:
@@ -248,14 +287,13 @@ def _calls(requests: list[RecordedRequest]) -> list[Call]:
 def _load(emu: ArmEmulator, deployments: Plan, size: Size) -> Observed:
     """Every task at once, the monitor beside them; bounded by ``size.seconds`` from the moment they are let go."""
     count = len(deployments.names)
-    go, results = threading.Event(), dict[int, Task]()
+    go, monitor = threading.Event(), _Monitor(emu, deployments)
     threads = [
         threading.Thread(
-            target=_task, args=(i, deployments, go, size.seconds, results), name=f"soak-arm-{i:02d}", daemon=True
+            target=_task, args=(i, deployments, go, size.seconds, monitor), name=f"soak-arm-{i:02d}", daemon=True
         )
         for i in range(count)
     ]
-    monitor = _Monitor(emu, deployments)
     watcher = threading.Thread(target=monitor.run, name="soak-arm-monitor", daemon=True)
     for thread in threads:
         thread.start()
@@ -271,7 +309,8 @@ def _load(emu: ArmEmulator, deployments: Plan, size: Size) -> Observed:
         monitor.stop.set()
         watcher.join(DOWNTIME + 40)  # a restart under way: its start has a 30 s bound of its own
     tasks = [
-        results.get(i) or Task(i, client_id(i), failure_words(i) if i in deployments.failing else None, finished=False)
+        monitor.results.get(i)
+        or Task(i, client_id(i), failure_words(i) if i in deployments.failing else None, finished=False)
         for i in range(count)
     ]
     notes = (
@@ -283,7 +322,7 @@ def _load(emu: ArmEmulator, deployments: Plan, size: Size) -> Observed:
         calls = _calls(emu.requests())
     except Exception as exc:  # an emulator that did not come back from its restart: judge without its log
         calls = []
-        notes.append(f"request log unreadable: {type(exc).__name__}: {exc}"[:200])
+        notes.append(f"request log unreadable: {first_line(exc)}")
     return Observed(deployments, tasks, calls, monitor.restart, RETRY_AFTER, zero, wall, notes)
 
 
@@ -303,8 +342,8 @@ def run(size: Size) -> Section:
             emu.start()
             _prepare(emu, deployments)
         except Exception as exc:  # the emulator that does not start, a setup request refused
-            text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
-            section.expectations.append(Expectation("the ARM emulator started and took the setup", False, text[:200]))
+            text = first_line(exc)
+            section.expectations.append(Expectation("the ARM emulator started and took the setup", False, text))
             emu.stop()
             shutil.rmtree(folder, ignore_errors=True)
             return section
@@ -320,24 +359,3 @@ def run(size: Size) -> Section:
     else:
         section.figures.append(("kept for a look", f"{folder} (tasks.log; state.pickle holds the request log)"))
     return section
-
-
-def _main(argv: list[str] | None = None) -> int:
-    from dev.bench.soak.report import render
-    from dev.bench.soak.sizes import FULL, REDUCED
-
-    parser = argparse.ArgumentParser(prog="python -m dev.bench.soak.arm", description=__doc__.split("\n")[0])
-    parser.add_argument("--full", action="store_true", help="the issue's size (default: the reduced one)")
-    args = parser.parse_args(argv)
-    size = FULL if args.full else REDUCED
-    logging.basicConfig(level=logging.WARNING)
-    started = time.monotonic()
-    section = run(size)
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    header = f"soak arm, {size.name} size: {os.cpu_count()} cores, {time.monotonic() - started:.0f} s, load {load}"
-    print(render([section], header=header), flush=True)
-    return 0 if section.passed else 1
-
-
-if __name__ == "__main__":
-    sys.exit(_main())
