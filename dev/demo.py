@@ -82,12 +82,7 @@ def _start_arm_emulator(home: Path) -> tuple[Any, dict[str, str]]:
         "auth_type": "client_secret",
         "tenant_id": "11111111-1111-1111-1111-111111111111",
         "subscription_id": subscription,
-        "cloud": "custom",
-        "authority": emulator.url,
-        "resource_manager_url": emulator.url,
-        "credential_scope": "https://management.azure.com/.default",
-        "disable_instance_discovery": True,
-        "connection_verify": emulator.ca_path,
+        **emulator.connection_extras(),
         "polling_interval": 1,
         "allowed_scopes": [f"/subscriptions/{subscription}/resourceGroups/rg-demo"],
     }

@@ -21,6 +21,9 @@ from dev.emulator_kit.process import REPO_ROOT, EmulatorError, EmulatorProcess, 
 from . import tokens
 from .server import READY_PREFIX
 
+#: The token audience ARM's clients ask for; the emulator issues tokens for it as real Entra ID does.
+ARM_SCOPE = "https://management.azure.com/.default"
+
 __all__ = ["REPO_ROOT", "ArmEmulator", "ArmEmulatorError", "RecordedRequest"]
 
 
@@ -103,6 +106,19 @@ class ArmEmulator(EmulatorProcess):
         self.start()
 
     # -- control plane ---------------------------------------------------------------------
+
+    def connection_extras(self) -> dict[str, Any]:
+        """What an ``azure_resource_manager`` connection needs to reach this emulator as a custom cloud: its URL as
+        both authority and Resource Manager, ARM's own audience, its CA, and no instance discovery (there is no
+        Microsoft metadata to discover on loopback). Callers add auth_type, tenant, subscription and fence."""
+        return {
+            "cloud": "custom",
+            "authority": self.url,
+            "resource_manager_url": self.url,
+            "credential_scope": ARM_SCOPE,
+            "disable_instance_discovery": True,
+            "connection_verify": str(self.ca_path),
+        }
 
     def _call(self, method: str, name: str, body: dict[str, Any] | None = None) -> Any:
         return self.control_call(method, name, body)

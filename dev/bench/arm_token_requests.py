@@ -35,12 +35,7 @@ def main() -> None:
             "auth_type": "client_secret",
             "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
             "subscription_id": SUB,
-            "cloud": "custom",
-            "authority": emu.url,
-            "resource_manager_url": emu.url,
-            "credential_scope": "https://management.azure.com/.default",
-            "disable_instance_discovery": True,
-            "connection_verify": str(emu.ca_path),
+            **emu.connection_extras(),
         }
         os.environ["AIRFLOW_CONN_ARM_BENCH"] = json.dumps(
             {

@@ -59,12 +59,7 @@ def arm_extras(emu: Any, **extras: Any) -> dict[str, Any]:
     """A connection's extras for the emulator as a custom cloud (ARM audience, as real ARM expects)."""
     return {
         "subscription_id": SUB,
-        "cloud": "custom",
-        "authority": emu.url,
-        "resource_manager_url": emu.url,
-        "credential_scope": ARM_SCOPE,
-        "disable_instance_discovery": True,
-        "connection_verify": str(emu.ca_path),
+        **emu.connection_extras(),
         "polling_interval": 0.2,
         **extras,
     }

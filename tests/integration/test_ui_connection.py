@@ -50,13 +50,8 @@ def test_connection_saved_from_the_form_fields_works_in_a_task(deployment: Deplo
                     "auth_type": "client_secret",
                     "tenant_id": TENANT,
                     "subscription_id": SUB,
-                    "cloud": "custom",
-                    "authority": emu.url,
-                    "resource_manager_url": emu.url,
-                    "credential_scope": "https://management.azure.com/.default",
+                    **emu.connection_extras(),
                     "allowed_scopes": f'["/subscriptions/{SUB}/resourceGroups/rg-ui"]',
-                    "disable_instance_discovery": True,
-                    "connection_verify": str(emu.ca_path),
                 }
             ),
         }

@@ -120,9 +120,31 @@ class _NoDags:  # the soak's DAG index: an empty deployment
         return {}
 
 
+def _answers(manager: Any, user: Any) -> dict[str, bool]:
+    """Each call of the plan as the manager's own ``is_authorized_*`` question (the two managers share the API)."""
+    from airflow.api_fastapi.auth.managers.models.resource_details import AccessView, DagAccessEntity, DagDetails
+
+    return {
+        "list_dags": manager.is_authorized_dag(method="GET", details=DagDetails(id=None), user=user),
+        "list_pools": manager.is_authorized_pool(method="GET", user=user),
+        "list_connections": manager.is_authorized_connection(method="GET", user=user),
+        "list_variables": manager.is_authorized_variable(method="GET", user=user),
+        "get_config": manager.is_authorized_configuration(method="GET", user=user),
+        "list_providers": manager.is_authorized_view(access_view=AccessView.PROVIDERS, user=user),
+        "list_plugins": manager.is_authorized_view(access_view=AccessView.PLUGINS, user=user),
+        "create_variable": manager.is_authorized_variable(method="POST", user=user),
+        "create_pool": manager.is_authorized_pool(method="POST", user=user),
+        "trigger_dag": manager.is_authorized_dag(
+            method="POST", access_entity=DagAccessEntity.RUN, details=DagDetails(id=MISSING_DAG), user=user
+        ),
+        "list_event_logs": manager.is_authorized_dag(
+            method="GET", access_entity=DagAccessEntity.AUDIT_LOG, details=DagDetails(id=None), user=user
+        ),
+    }
+
+
 def test_ours_table_is_our_managers_answer() -> None:
     """Asked as the routes ask (the DAG id in the path included), on an empty deployment, by role mapping only."""
-    from airflow.api_fastapi.auth.managers.models.resource_details import AccessView, DagAccessEntity, DagDetails
 
     from airflow_identity_provider.auth.manager import IdentityAuthManager
     from airflow_identity_provider.auth.rules.access import AccessPolicy
@@ -134,23 +156,7 @@ def test_ours_table_is_our_managers_answer() -> None:
     manager.__dict__["authorizer"] = Authorizer({"default": AccessPolicy()}, _NoDags())
     for role in ROLES:
         user = IdentityUser("u", "U", "", roles=(role,), idp="default")
-        answers = {
-            "list_dags": manager.is_authorized_dag(method="GET", details=DagDetails(id=None), user=user),
-            "list_pools": manager.is_authorized_pool(method="GET", user=user),
-            "list_connections": manager.is_authorized_connection(method="GET", user=user),
-            "list_variables": manager.is_authorized_variable(method="GET", user=user),
-            "get_config": manager.is_authorized_configuration(method="GET", user=user),
-            "list_providers": manager.is_authorized_view(access_view=AccessView.PROVIDERS, user=user),
-            "list_plugins": manager.is_authorized_view(access_view=AccessView.PLUGINS, user=user),
-            "create_variable": manager.is_authorized_variable(method="POST", user=user),
-            "create_pool": manager.is_authorized_pool(method="POST", user=user),
-            "trigger_dag": manager.is_authorized_dag(
-                method="POST", access_entity=DagAccessEntity.RUN, details=DagDetails(id=MISSING_DAG), user=user
-            ),
-            "list_event_logs": manager.is_authorized_dag(
-                method="GET", access_entity=DagAccessEntity.AUDIT_LOG, details=DagDetails(id=None), user=user
-            ),
-        }
+        answers = _answers(manager, user)
         assert set(answers) == set(CALLS_BY_NAME)
         for name, allowed in answers.items():
             assert CALLS_BY_NAME[name].allowed("ours", role) == allowed, (name, role)
@@ -158,30 +164,13 @@ def test_ours_table_is_our_managers_answer() -> None:
 
 @pytest.mark.filterwarnings("ignore:Using `httpx` with")  # FastAPI's test client, imported by Airflow, not used
 def test_simple_table_is_simple_auth_managers_answer() -> None:
-    from airflow.api_fastapi.auth.managers.models.resource_details import AccessView, DagAccessEntity, DagDetails
     from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 
     manager = SimpleAuthManager()  # type: ignore[no-untyped-call]
     for role in ROLES:
         user = SimpleAuthManagerUser(username="u", role=role.lower())
-        answers = {
-            "list_dags": manager.is_authorized_dag(method="GET", user=user),
-            "list_pools": manager.is_authorized_pool(method="GET", user=user),
-            "list_connections": manager.is_authorized_connection(method="GET", user=user),
-            "list_variables": manager.is_authorized_variable(method="GET", user=user),
-            "get_config": manager.is_authorized_configuration(method="GET", user=user),
-            "list_providers": manager.is_authorized_view(access_view=AccessView.PROVIDERS, user=user),
-            "list_plugins": manager.is_authorized_view(access_view=AccessView.PLUGINS, user=user),
-            "create_variable": manager.is_authorized_variable(method="POST", user=user),
-            "create_pool": manager.is_authorized_pool(method="POST", user=user),
-            "trigger_dag": manager.is_authorized_dag(
-                method="POST", access_entity=DagAccessEntity.RUN, details=DagDetails(id=MISSING_DAG), user=user
-            ),
-            "list_event_logs": manager.is_authorized_dag(
-                method="GET", access_entity=DagAccessEntity.AUDIT_LOG, details=DagDetails(id=None), user=user
-            ),
-        }
+        answers = _answers(manager, user)
         assert set(answers) == set(CALLS_BY_NAME)
         for name, allowed in answers.items():
             assert CALLS_BY_NAME[name].allowed("simple", role) == allowed, (name, role)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from dev.arm_emulator.client import ArmEmulator, RecordedRequest
+from dev.arm_emulator.client import ARM_SCOPE, ArmEmulator, RecordedRequest
 from dev.bench.soak.arm_verdicts import (
     TOKEN_PATH,
     Call,
@@ -52,7 +52,6 @@ SUB = "8a8a8a8a-1111-2222-3333-444444444444"
 RG = "rg-soak"
 RG_SCOPE = f"/subscriptions/{SUB}/resourceGroups/{RG}"
 SETUP_CLIENT = "5e7a5e7a-0000-4000-8000-000000000000"  # creates the group: not a task, not counted
-ARM_SCOPE = "https://management.azure.com/.default"
 POLL_INTERVAL = 0.25  # the operator's status polls
 RUNNING_POLLS = 8  # status reads a deployment stays Running (throttled ones not counted): the tasks overlap
 RETRY_AFTER = 1
@@ -101,12 +100,7 @@ def _extras(emu: ArmEmulator) -> dict[str, Any]:
         "auth_type": "client_secret",
         "tenant_id": TENANT,
         "subscription_id": SUB,
-        "cloud": "custom",
-        "authority": emu.url,
-        "resource_manager_url": emu.url,
-        "credential_scope": ARM_SCOPE,
-        "disable_instance_discovery": True,
-        "connection_verify": str(emu.ca_path),
+        **emu.connection_extras(),
         "polling_interval": 0.2,  # the SDK's own LRO polling (what-if)
         "allowed_scopes": [RG_SCOPE],
     }
