@@ -97,6 +97,8 @@ def test_graph_requires_a_valid_graph_token(graph: GraphEmulator) -> None:
     time.sleep(1.1)
     expired = get(graph, "/v1.0/users/delta", short["access_token"])
     assert expired.json()["error"]["message"] == "Lifetime validation failed, the token is expired."
+    # Back to the default lifetime: a 1-second token can expire before its next request on a loaded machine.
+    graph.set_token_lifetime(3599)
     graph.register_app(CLIENT, SECRET, roles=["User.Read.All"])
     limited = token(graph)
     assert get(graph, "/v1.0/users/delta", limited).status_code == 200
@@ -154,7 +156,7 @@ def test_groups_delta_members_and_pim_expiry(graph: GraphEmulator) -> None:
     graph.put_group("g2", "empty")
     graph.add_member("g1", "u1")
     graph.add_member("g1", "u2")
-    pim = graph.add_member("g1", "u3", expires_in=1.0)
+    pim = graph.add_member("g1", "u3", expires_in=3.0)  # long enough to outlast a delta round on a busy machine
     assert pim["expires_at"] > time.time()
     tok = token(graph)
     items, delta_link, _ = delta_round(graph, "/v1.0/groups/delta?$select=id,displayName,members", tok)
@@ -230,10 +232,12 @@ def test_fail_modes(graph: GraphEmulator) -> None:
     assert throttled.json()["error"]["code"] == "TooManyRequests"
     assert get(graph, "/v1.0/users/delta", tok).status_code == 429
     assert get(graph, "/v1.0/users/delta", tok).status_code == 200
-    graph.fail("503", seconds=0.3)
+    # 2 s, so the requests below land inside the outage even on a busy machine.
+    graph.fail("503", seconds=2.0)
+    outage = time.monotonic() + 2.0  # no earlier than the emulator's window ends
     assert get(graph, "/v1.0/users/delta", tok).json()["error"]["code"] == "serviceNotAvailable"
     assert token(graph)  # the token endpoint is not part of the outage by default
-    time.sleep(0.35)
+    time.sleep(max(0.0, outage - time.monotonic()) + 0.05)
     assert get(graph, "/v1.0/users/delta", tok).status_code == 200
     graph.fail("hang", seconds=30)
     started = time.monotonic()

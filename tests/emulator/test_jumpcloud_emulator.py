@@ -137,9 +137,11 @@ def test_fail_modes_and_stats(jc: JumpCloudEmulator) -> None:
     throttled = get(jc, "/systemusers")
     assert (throttled.status_code, throttled.headers["Retry-After"]) == (429, "3")
     assert get(jc, "/systemusers").status_code == 200
-    jc.fail("503", seconds=0.3)
+    # 2 s, so the requests below land inside the outage even on a busy machine.
+    jc.fail("503", seconds=2.0)
+    outage = time.monotonic() + 2.0  # no earlier than the emulator's window ends
     assert get(jc, "/v2/usergroups").status_code == 503
-    time.sleep(0.35)
+    time.sleep(max(0.0, outage - time.monotonic()) + 0.05)
     assert get(jc, "/v2/usergroups").status_code == 200
     jc.fail("hang", seconds=30)
     with pytest.raises(requests.exceptions.ReadTimeout):
