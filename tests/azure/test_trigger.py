@@ -159,6 +159,30 @@ def test_status_reads_throttled_past_azure_cores_retries_are_waited_out(emu: Any
     assert gets.count(429) == 8
 
 
+def test_status_reads_throttled_without_end_are_an_error_saying_the_deployment_keeps_running(
+    emu: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the cap on throttled reads in a row (2 here, instead of 30, to keep the test short) the event is an
+    error whose message says the deployment keeps running and how a retry finds it; the one PUT stands."""
+    from airflow_identity_provider.azure.deployments import state
+    from airflow_identity_provider.azure.triggers import deployment as trigger_module
+
+    monkeypatch.setattr(state, "MAX_THROTTLED_POLLS", 2)
+    monkeypatch.setattr(trigger_module, "MAX_THROTTLED_POLLS", 2)
+    emu.set_deployment_duration(10_000)
+    ti = FakeTaskInstance()
+    trigger = deferred(emu, ti)
+    emu.throttle(r"/providers/microsoft\.resources/deployments/[^/]+$", times=1000, retry_after=0, method="GET")
+    event = asyncio.run(_first_event(trigger))
+    assert event["status"] == "error", event
+    message = event["error"]["message"]
+    assert "(2 waited out in a row)" in message and "keeps running in Azure" in message and "re-attaches" in message
+    with pytest.raises(AirflowException, match="keeps running in Azure"):
+        deploy_op(deferrable=True).execute_complete(make_context(ti), event)
+    puts = [r for r in writes(emu) if r.method == "PUT" and r.path.lower().endswith(trigger.deployment_name)]
+    assert [r.status for r in puts] == [201]
+
+
 def test_a_timeout_while_status_reads_are_throttled_is_a_timeout_event(emu: Any) -> None:
     """Throttling never stretches the timeout in the triggerer either: ARM throttles every read, and once
     ``timeout_at`` passes the event is a timeout (no deployment read: no state), which the task reports as one."""

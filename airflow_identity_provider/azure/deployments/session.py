@@ -21,7 +21,9 @@ from airflow_identity_provider.azure.deployments.state import (
     TERMINAL_STATES,
     DeploymentTarget,
     operation_failure,
+    poll_pause,
     provisioning_state,
+    throttled_out_message,
     throttled_pause,
     timeout_message,
 )
@@ -129,11 +131,7 @@ class DeploymentSession:
                 cause = err.__cause__ or err
                 pause = throttled_pause(cause, default=poll_interval, throttled_in_a_row=throttled)
                 if pause is None and throttled >= MAX_THROTTLED_POLLS and getattr(cause, "status_code", None) == 429:
-                    raise AirflowException(
-                        f"{err} ARM kept throttling the status reads ({throttled} waited out in a row). Deployment "
-                        f"{self.name} keeps running in Azure; a retry of this task re-attaches to it (same deployment "
-                        "name)."
-                    ) from err
+                    raise AirflowException(f"{err} {throttled_out_message(self.name, throttled)}") from err
                 if pause is None:
                     raise
                 left = None if timeout is None else timeout - (time.monotonic() - started)
@@ -154,10 +152,12 @@ class DeploymentSession:
             state = last_state = provisioning_state(deployment)
             if state in TERMINAL_STATES:
                 return deployment
-            if timeout is not None and time.monotonic() - started >= timeout:
+            left = None if timeout is None else timeout - (time.monotonic() - started)
+            if left is not None and left <= 0:
                 raise AirflowException(timeout_message(self.name, self.target.scope, state))
-            log.info("Deployment %s: %s; next poll in %ss", self.name, state, poll_interval)
-            time.sleep(poll_interval)
+            pause = poll_pause(poll_interval, left)
+            log.info("Deployment %s: %s; next poll in %ss", self.name, state, pause)
+            time.sleep(pause)
 
     def cancel(self) -> None:
         """Cancel the deployment; HttpResponseError when ARM refuses (finished: 409, gone: 404)."""
@@ -217,9 +217,10 @@ class AsyncDeploymentSession:
             log.info("Deployment %s at %s: %s", self.name, self.scope, state)
             if state in TERMINAL_STATES:
                 return state, deployment
-            if timeout_at is not None and time.time() >= timeout_at:
+            left = None if timeout_at is None else timeout_at - time.time()
+            if left is not None and left <= 0:
                 return "timeout", deployment
-            await asyncio.sleep(poll_interval)
+            await asyncio.sleep(poll_pause(poll_interval, left))
 
     async def cancel(self) -> None:
         """Cancel the deployment; HttpResponseError when ARM refuses (finished: 409, gone: 404)."""

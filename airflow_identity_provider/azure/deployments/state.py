@@ -19,8 +19,10 @@ __all__ = [
     "DeploymentTarget",
     "deployment_scope",
     "operation_failure",
+    "poll_pause",
     "provisioning_state",
     "target_of",
+    "throttled_out_message",
     "throttled_pause",
     "timeout_message",
 ]
@@ -107,6 +109,20 @@ def timeout_message(name: str, scope: str, state: Any, *, throttled: bool = Fals
         f"Deployment {name} at {scope} {seen} the operator's timeout{why}. It keeps running in "
         "Azure; a retry of this task re-attaches to it (same deployment name), or cancel it in the portal."
     )
+
+
+def throttled_out_message(name: str, throttled_in_a_row: int) -> str:
+    """Why a wait gave up on a deployment whose status reads ARM kept throttling, and what the user can do."""
+    return (
+        f"ARM kept throttling the status reads ({throttled_in_a_row} waited out in a row). Deployment {name} keeps "
+        "running in Azure; a retry of this task re-attaches to it (same deployment name)."
+    )
+
+
+def poll_pause(poll_interval: float, left: float | None) -> float:
+    """Seconds to sleep before the next status read: the poll interval, cut to the time left before the timeout
+    (so a 30 s interval never carries a wait 29 s past a 60 s timeout)."""
+    return poll_interval if left is None else max(0.0, min(poll_interval, left))
 
 
 def throttled_pause(err: BaseException, *, default: float, throttled_in_a_row: int) -> float | None:

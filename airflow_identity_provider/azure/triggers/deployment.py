@@ -13,7 +13,13 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_identity_provider.azure.deployments.state import TRIGGER_STATUS, deployment_scope, provisioning_state
+from airflow_identity_provider.azure.deployments.state import (
+    MAX_THROTTLED_POLLS,
+    TRIGGER_STATUS,
+    deployment_scope,
+    provisioning_state,
+    throttled_out_message,
+)
 from airflow_identity_provider.azure.rules.arm_json import as_plain
 
 __all__ = ["AzureDeploymentTrigger"]
@@ -125,7 +131,10 @@ class AzureDeploymentTrigger(BaseTrigger):
                 )
             except HttpResponseError as err:
                 code = getattr(getattr(err, "error", None), "code", None)
-                return self._event("error", scope, error={"code": code, "message": str(err)})
+                message = str(err)
+                if err.status_code == 429:  # a 429 gets here only once the wait gave up on the throttling
+                    message = f"{message} {throttled_out_message(self.deployment_name, MAX_THROTTLED_POLLS)}"
+                return self._event("error", scope, error={"code": code, "message": message})
             return self._event(TRIGGER_STATUS.get(state, state), scope, deployment)
 
     async def on_kill(self) -> None:

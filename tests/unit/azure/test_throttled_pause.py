@@ -18,6 +18,7 @@ from airflow_identity_provider.azure.deployments.session import AsyncDeploymentS
 from airflow_identity_provider.azure.deployments.state import (
     MAX_THROTTLED_POLLS,
     DeploymentTarget,
+    poll_pause,
     throttled_pause,
     timeout_message,
 )
@@ -180,3 +181,45 @@ def test_a_triggerer_timeout_while_throttled_is_a_timeout_with_the_last_deployme
 def test_a_triggerer_throttled_from_its_first_read_times_out_without_a_deployment(clock: _Clock) -> None:
     assert asyncio.run(_Triggerer(clock, []).wait(poll_interval=1.0, timeout_at=5.0, log=_Log())) == ("timeout", None)
     assert clock.pauses == [5.0 - READ]
+
+
+@pytest.mark.parametrize(("left", "expected"), [(None, 30.0), (100.0, 30.0), (12.5, 12.5), (0.0, 0.0), (-3.0, 0.0)])
+def test_a_poll_pause_is_cut_to_the_time_left(left: float | None, expected: float) -> None:
+    assert poll_pause(30.0, left) == expected
+
+
+class _Running(DeploymentSession):
+    """A worker's session whose deployment is Running for ever; each read takes READ seconds of the clock."""
+
+    def __init__(self, clock: _Clock) -> None:
+        super().__init__(cast(Any, None), DeploymentTarget(SCOPE, "s", "rg"), "d")
+        self.clock = clock
+
+    def get(self) -> Any:
+        self.clock.now += READ
+        return _running()
+
+
+class _AsyncRunning(AsyncDeploymentSession):
+    def __init__(self, clock: _Clock) -> None:
+        super().__init__(cast(Any, None), SCOPE, "d")
+        self.clock = clock
+
+    async def get(self) -> Any:
+        self.clock.now += READ
+        return _running()
+
+
+def test_a_worker_never_sleeps_a_poll_interval_past_the_timeout(clock: _Clock) -> None:
+    """Poll interval 30 s, timeout 40 s: the second sleep is the 4 s left, not 30 s, and the wait ends at 40 s
+    plus one read."""
+    with pytest.raises(AirflowException, match="is still Running after the operator's timeout"):
+        _Running(clock).wait(poll_interval=30.0, timeout=40.0, started=0.0, log=_Log())
+    assert clock.pauses == [30.0, 40.0 - 2 * READ - 30.0]
+    assert clock.now == 40.0 + READ
+
+
+def test_a_triggerer_never_sleeps_a_poll_interval_past_the_timeout(clock: _Clock) -> None:
+    state, _ = asyncio.run(_AsyncRunning(clock).wait(poll_interval=30.0, timeout_at=40.0, log=_Log()))
+    assert state == "timeout"
+    assert clock.pauses == [30.0, 40.0 - 2 * READ - 30.0]
