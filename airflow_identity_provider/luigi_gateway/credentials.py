@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -84,3 +86,14 @@ def same_origin(fetch_site: str | None, requested_with: str | None, origin: str 
     if fetch_site is not None:
         return fetch_site == "same-origin"
     return requested_with == "XMLHttpRequest" or (origin is not None and origin.rstrip("/") == public_origin)
+
+
+def from_our_pages(headers: Mapping[str, str], public_url: str) -> bool:
+    """``same_origin`` for a request's headers (lower-case names, as Starlette's) and the gateway's ``public_url``."""
+    parts = urlsplit(public_url)
+    return same_origin(
+        headers.get("sec-fetch-site"),
+        headers.get("x-requested-with"),
+        headers.get("origin"),
+        f"{parts.scheme}://{parts.netloc}",
+    )

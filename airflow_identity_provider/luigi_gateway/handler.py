@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,7 +26,7 @@ from airflow_identity_provider.luigi_gateway.access import (
     call_data,
 )
 from airflow_identity_provider.luigi_gateway.audit_events import call_denied, call_forwarded
-from airflow_identity_provider.luigi_gateway.credentials import is_navigation, same_origin
+from airflow_identity_provider.luigi_gateway.credentials import from_our_pages, is_navigation
 from airflow_identity_provider.luigi_gateway.identity import Caller
 from airflow_identity_provider.luigi_gateway.methods import (
     Level,
@@ -100,7 +100,8 @@ async def _api(gateway: Gateway, request: Request, caller: Caller, route: Route,
     checked = data if isinstance(data, Denied) else call_data(data)
     if isinstance(checked, Denied):
         return _deny(gateway, caller, route, _Refusal(checked.status, checked.reason, checked.message), False)
-    if caller.via == "session" and rule.changes_state and not _from_our_pages(gateway, request):
+    ours = from_our_pages(request.headers, gateway.settings.public_url)
+    if caller.via == "session" and rule.changes_state and not ours:
         return _deny(
             gateway,
             caller,
@@ -196,16 +197,6 @@ async def _data_values(request: Request) -> list[str] | Denied:
     except UnicodeDecodeError:
         return Denied(400, "malformed_data", "The call's body is not UTF-8.")
     return [*values, *form.get("data", [])]
-
-
-def _from_our_pages(gateway: Gateway, request: Request) -> bool:
-    parts = urlsplit(gateway.settings.public_url)
-    return same_origin(
-        request.headers.get("sec-fetch-site"),
-        request.headers.get("x-requested-with"),
-        request.headers.get("origin"),
-        f"{parts.scheme}://{parts.netloc}",
-    )
 
 
 def _worth_recording(method: str, body: bytes) -> bool:

@@ -56,6 +56,17 @@ def to_sign_in(public_url: str, next_path: str) -> Response:
     return RedirectResponse(location, status_code=302, headers=SECURITY_HEADERS)
 
 
+def sign_out_page(public_url: str) -> HTMLResponse:
+    """The confirmation a GET of /auth/logout shows: signing out is a POST from this page, so a link or an image
+    on another site cannot end a person's session."""
+    form = (
+        f'<form method="post" action="{html.escape(public_url)}auth/logout">'
+        '<button type="submit">Sign out</button></form>'
+    )
+    return page("Sign out", "Sign out of the Luigi visualiser (and of the identity provider, where it allows).",
+                extra=form)  # fmt: skip
+
+
 def signed_out_page(public_url: str) -> HTMLResponse:
     link = f'<p><a href="{html.escape(public_url)}">Sign in again</a></p>'
     return page("Signed out", "You are signed out of the Luigi visualiser.", extra=link)

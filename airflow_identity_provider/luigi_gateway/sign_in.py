@@ -24,8 +24,9 @@ from airflow_identity_provider.auth.services.login import CallbackAnswer, NoRole
 from airflow_identity_provider.auth.services.logout import end_session_url
 from airflow_identity_provider.auth.services.results import Refused
 from airflow_identity_provider.luigi_gateway.audit_events import SERVICE
+from airflow_identity_provider.luigi_gateway.credentials import from_our_pages
 from airflow_identity_provider.luigi_gateway.methods import level_of
-from airflow_identity_provider.luigi_gateway.responses import page, refusal, signed_out_page
+from airflow_identity_provider.luigi_gateway.responses import page, refusal, sign_out_page, signed_out_page
 from airflow_identity_provider.luigi_gateway.session import (
     AUTH_PATH,
     ID_TOKEN_COOKIE,
@@ -136,8 +137,18 @@ def _refused_sign_in(refused: Refused) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    """Forget the session, then end the IdP session too when the provider can (RP-initiated logout)."""
+    """GET: the confirmation page. POST from that page: forget the session, then end the IdP session too when the
+    provider can (RP-initiated logout). A POST from anywhere else is refused and changes nothing."""
     gateway = gateway_of(request)
+    if request.method != "POST":
+        return sign_out_page(gateway.settings.public_url)
+    if not from_our_pages(request.headers, gateway.settings.public_url):
+        message = (
+            "Signing out takes the Sign out button of the gateway's own page (Sec-Fetch-Site / Origin); open "
+            f"{gateway.settings.public_url}auth/logout and press it."
+        )
+        emit("logout", outcome="failure", reason="cross_site", service=SERVICE)
+        return refusal(403, "cross_site", message, html_page=True)
     name, _, id_token = (request.cookies.get(ID_TOKEN_COOKIE) or "").partition(".")
     provider = gateway.ctx.providers.get(name) or gateway.ctx.provider
     end_session = await run_in_threadpool(end_session_url, provider, id_token, gateway.settings.logged_out_url)
@@ -159,7 +170,7 @@ ROUTES = [
     Route("/auth/login/{name}", login, methods=["GET"]),
     Route("/auth/callback", callback, methods=["GET"]),
     Route("/auth/callback/{name}", callback, methods=["GET"]),
-    # GET too: the visualiser has no logout button, so people open the URL.
+    # GET: the visualiser has no logout button, so people open the URL and get a page with one.
     Route("/auth/logout", logout, methods=["GET", "POST"]),
     Route("/auth/logged-out", logged_out, methods=["GET"]),
 ]

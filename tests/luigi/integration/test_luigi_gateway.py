@@ -275,10 +275,36 @@ def test_an_op_marks_done_from_the_visualiser_but_not_from_another_site(
 
 def test_sign_out_ends_the_session_and_the_idp_session(gateway: Served, idp: LocalIdp) -> None:
     with signed_in(gateway.url, "bob") as viewer:
-        out = viewer.get(f"{gateway.url}/auth/logout")
+        confirm = viewer.get(f"{gateway.url}/auth/logout")  # a page with the button, nothing ended yet
+        assert confirm.status_code == 200 and f'action="{gateway.url}/auth/logout"' in confirm.text
+        assert api(viewer, gateway.url, "task_list").status_code == 200
+        out = viewer.post(f"{gateway.url}/auth/logout", headers=same_origin(gateway.url))
         assert out.status_code == 302 and out.headers["location"].startswith(idp.end_session_endpoint)
         assert "id_token_hint=" in out.headers["location"]
         assert api(viewer, gateway.url, "task_list").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},  # a form on another site
+        {"Sec-Fetch-Site": "same-site"},  # a sibling subdomain
+        {"Origin": "null"},  # a sandboxed frame
+        {},  # no browser headers at all
+    ],
+)
+def test_sign_out_from_another_site_is_refused_and_the_session_stays(
+    gateway: Served, headers: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A link, image or form on another page cannot end a person's session: GET only shows the button, and a POST
+    that does not come from the gateway's own page is a 403 that clears no cookie."""
+    caplog.set_level(logging.INFO, logger="airflow_identity_provider.audit")
+    with signed_in(gateway.url, "bob") as viewer:
+        refused = viewer.post(f"{gateway.url}/auth/logout", headers=headers)
+        assert refused.status_code == 403 and "Sign out button" in refused.text
+        assert "set-cookie" not in refused.headers
+        assert api(viewer, gateway.url, "task_list").status_code == 200
+    assert [e["reason"] for e in audit_events(caplog, "logout")] == ["cross_site"]
 
 
 def test_luigid_down_is_502_and_nothing_is_pretended(idp: LocalIdp, worker_token: str) -> None:
