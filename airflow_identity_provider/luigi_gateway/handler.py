@@ -100,8 +100,11 @@ async def _api(gateway: Gateway, request: Request, caller: Caller, route: Route,
     checked = data if isinstance(data, Denied) else call_data(data)
     if isinstance(checked, Denied):
         return _deny(gateway, caller, route, _Refusal(checked.status, checked.reason, checked.message), False)
-    ours = from_our_pages(request.headers, gateway.settings.public_url)
-    if caller.via == "session" and rule.changes_state and not ours:
+    if (
+        caller.via == "session"
+        and rule.changes_state
+        and not from_our_pages(request.headers, gateway.settings.public_url)
+    ):
         return _deny(
             gateway,
             caller,

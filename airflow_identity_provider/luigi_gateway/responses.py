@@ -63,8 +63,8 @@ def sign_out_page(public_url: str) -> HTMLResponse:
         f'<form method="post" action="{html.escape(public_url)}auth/logout">'
         '<button type="submit">Sign out</button></form>'
     )
-    return page("Sign out", "Sign out of the Luigi visualiser (and of the identity provider, where it allows).",
-                extra=form)  # fmt: skip
+    explanation = "Sign out of the Luigi visualiser (and of the identity provider, where it allows)."
+    return page("Sign out", explanation, extra=form)
 
 
 def signed_out_page(public_url: str) -> HTMLResponse:
